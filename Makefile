@@ -1,0 +1,125 @@
+# The one entry point of the book. `make help` lists the targets.
+#
+# Each framework lives in its own virtual environment under envs/ (their pins
+# conflict: MXNet 1.9.1 needs NumPy < 1.24, TensorFlow 2.21 a NumPy 2), with its
+# own Jupyter kernel named after it. envs/tools holds the build and test tooling
+# (jupytext, nbclient, nbval, pytest) and the kernel specs.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+FRAMEWORKS := mxnet pytorch tensorflow
+CHAPTERS := $(wildcard chapters/*.md)
+CHAPTER_NAMES := $(basename $(notdir $(CHAPTERS)))
+ENVS := envs
+BUILD := build
+TOOLS_PY := $(ENVS)/tools/bin/python
+# pip prints a warning for every package its extra local indexes lack; keep the
+# console readable and the full log in the environment folder.
+PIP_QUIET := --quiet --disable-pip-version-check
+
+# The profile of every notebook run: quick (embedded data, CPU-sized) or full.
+export D2L_PROFILE ?= quick
+# Headless plotting in unit tests; the kernels use the inline backend.
+export MPLBACKEND ?= Agg
+# Keep TensorFlow's start-up chatter out of test logs.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: help setup notebooks book test test-tools test-units test-notebooks \
+        reference bench clean distclean
+
+help:  ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+# --- environments ----------------------------------------------------------
+# A stamp per environment: rebuilt only when its requirement files change, so a
+# second `make setup` does nothing.
+
+$(ENVS)/tools/.stamp: requirements/tools.txt
+	@echo "== environment tools"
+	@test -x $(TOOLS_PY) || $(PYTHON) -m venv $(ENVS)/tools
+	@$(TOOLS_PY) -m pip install $(PIP_QUIET) -r requirements/tools.txt \
+	  > $(ENVS)/tools/pip.log 2>&1 || { tail -n 30 $(ENVS)/tools/pip.log; exit 1; }
+	@touch $@
+
+$(ENVS)/%/.stamp: requirements/%.txt requirements/common.txt pyproject.toml $(ENVS)/tools/.stamp
+	@echo "== environment $*"
+	@test -x $(ENVS)/$*/bin/python || $(PYTHON) -m venv $(ENVS)/$*
+	@$(ENVS)/$*/bin/python -m pip install $(PIP_QUIET) -r requirements/$*.txt \
+	  > $(ENVS)/$*/pip.log 2>&1 || { tail -n 30 $(ENVS)/$*/pip.log; exit 1; }
+	@$(ENVS)/$*/bin/python -m pip install $(PIP_QUIET) --no-deps --no-build-isolation -e . \
+	  >> $(ENVS)/$*/pip.log 2>&1 || { tail -n 30 $(ENVS)/$*/pip.log; exit 1; }
+	@$(ENVS)/$*/bin/python -m ipykernel install --prefix $(abspath $(ENVS)/tools) \
+	  --name $* --display-name "Python 3 ($*)" > /dev/null 2>&1
+	@$(ENVS)/$*/bin/python -c "import d2l_shim; d2l_shim.load('$*'); print('   $* imports')" \
+	  2>&1 | grep -v -E '^(WARNING|I0000|E0000)' || true
+	@touch $@
+
+ENV_STAMPS := $(ENVS)/tools/.stamp $(foreach fw,$(FRAMEWORKS),$(ENVS)/$(fw)/.stamp)
+
+setup: $(ENV_STAMPS)  ## Create the four environments and kernels (idempotent)
+	@echo "environments ready: $(FRAMEWORKS) + tools"
+
+# --- notebooks ---------------------------------------------------------------
+
+SPLIT := $(BUILD)/split
+EXECUTED := $(BUILD)/notebooks
+
+$(SPLIT)/.stamp: $(CHAPTERS) tools/nbsplit.py $(ENVS)/tools/.stamp
+	@$(TOOLS_PY) -m tools.nbsplit $(CHAPTERS) --out $(SPLIT)
+	@touch $@
+
+# One executed notebook per framework and chapter, e.g. build/notebooks/pytorch/dcgan.ipynb.
+EXECUTED_NOTEBOOKS := $(foreach fw,$(FRAMEWORKS),$(foreach ch,$(CHAPTER_NAMES),$(EXECUTED)/$(fw)/$(ch).ipynb))
+
+$(EXECUTED)/%.ipynb: $(SPLIT)/.stamp $(ENV_STAMPS) d2l_shim/*.py
+	@$(TOOLS_PY) -m tools.execute $(SPLIT)/$*.ipynb --out $@
+
+notebooks: $(EXECUTED_NOTEBOOKS)  ## Execute every chapter in every framework -> build/notebooks/<fw>/<chapter>.ipynb
+
+book: notebooks  ## The HTML book (for now: the executed notebooks)
+	@echo "The HTML book is not built yet; the executed notebooks are in $(EXECUTED)/."
+
+reference: notebooks  ## Refresh the stored outputs that nbval compares (check the diff!)
+	@for nb in $(EXECUTED_NOTEBOOKS); do \
+	  $(TOOLS_PY) -m tools.reference update $$nb --out tests/reference; done
+	@git diff --stat -- tests/reference || true
+
+# --- tests ---------------------------------------------------------------------
+
+RESULTS := $(BUILD)/test-results
+CHECKED := $(BUILD)/checked-notebooks
+
+test-tools: setup  ## Unit tests of the build tools (tools env)
+	@mkdir -p $(RESULTS)
+	@$(TOOLS_PY) -m pytest tests --framework none -q --junitxml=$(RESULTS)/tools.xml
+
+test-units: setup  ## Unit tests of the shim and the chapter's models, in each framework env
+	@mkdir -p $(RESULTS)
+	@for fw in $(FRAMEWORKS); do echo "== unit tests: $$fw"; \
+	  $(ENVS)/$$fw/bin/python -m pytest tests --framework $$fw -q \
+	    --junitxml=$(RESULTS)/units-$$fw.xml || exit 1; done
+
+test-notebooks: setup  ## Run every cell of every tab with nbval (stored outputs checked)
+	@mkdir -p $(RESULTS)
+	@$(TOOLS_PY) -m tools.nbsplit $(CHAPTERS) --out $(CHECKED) --reference tests/reference
+	@cd $(CHECKED) && for fw in $(FRAMEWORKS); do echo "== notebooks: $$fw"; \
+	  ../../$(TOOLS_PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 -q -p no:cacheprovider \
+	    --rootdir=. -c /dev/null $$fw --junitxml=../../$(RESULTS)/notebooks-$$fw.xml || exit 1; done
+
+test: setup  ## Everything: tool tests, unit tests per framework, all chapter cells
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory test-tools test-units test-notebooks; \
+	$(TOOLS_PY) -m tools.test_summary $(RESULTS)/*.xml --seconds $$(( $$(date +%s) - start ))
+
+bench: setup  ## Training-step speed per framework against the CPU's matmul peak
+	@echo "make bench is tracked in issue 7 and not implemented yet"; exit 1
+
+clean:  ## Remove build outputs (keeps the environments)
+	rm -rf $(BUILD)
+
+distclean: clean  ## Remove build outputs and the environments
+	rm -rf $(ENVS)

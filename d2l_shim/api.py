@@ -1,0 +1,30 @@
+"""The public names every framework module of the shim exposes.
+
+``SHARED`` names are framework-free objects defined once (module -> names); each
+framework module re-exports the very same objects. ``PER_FRAMEWORK`` names are
+written per framework and must keep these signatures, so a chapter reads the
+same in every tab. ``tests/test_api.py`` checks both.
+"""
+
+SHARED = {
+    "d2l_shim.timing": ("Timer", "Accumulator"),
+    "d2l_shim.plotting": ("use_svg_display", "set_figsize", "set_axes", "plot",
+                          "Animator", "image_grid"),
+    "d2l_shim.hub": ("DATA_HUB", "DATA_URL", "download", "download_extract"),
+    "d2l_shim.images": ("read_image_folder",),
+    "d2l_shim.profiles": ("profile_name",),
+}
+
+PER_FRAMEWORK = {
+    "num_gpus": "()",
+    "try_gpu": "(i=0)",
+    "numpy": "(x)",
+    "show_images": "(imgs, num_rows, num_cols, titles=None, scale=1.5)",
+    "count_parameters": "(net)",
+    "set_seed": "(seed)",
+    "update_D": "(X, Z, net_D, net_G, loss, trainer_D)",
+    "update_G": "(Z, net_D, net_G, loss, trainer_G)",
+}
+
+PUBLIC_NAMES = tuple(sorted(
+    [name for names in SHARED.values() for name in names] + list(PER_FRAMEWORK)))

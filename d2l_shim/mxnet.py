@@ -1,0 +1,88 @@
+"""MXNet (Gluon, NumPy interface) side of the shim: the names of ``d2l_shim.api``.
+
+Images are NCHW: real batches X are (N, 3, 64, 64), latents Z are
+(N, latent_dim, 1, 1) and the discriminator returns logits (N, 1, 1, 1).
+"""
+import random
+
+import mxnet as mx
+import numpy as onp
+from mxnet import autograd, np, npx
+
+from . import plotting
+from ._exports import *  # noqa: F401,F403  (the framework-free names)
+from .api import PUBLIC_NAMES
+
+npx.set_np()
+
+__all__ = list(PUBLIC_NAMES)
+
+
+def num_gpus():
+    """The number of GPUs visible to MXNet."""
+    return mx.context.num_gpus()
+
+
+def try_gpu(i=0):
+    """GPU ``i`` if it exists, else the CPU."""
+    return mx.gpu(i) if num_gpus() > i else mx.cpu()
+
+
+def numpy(x):
+    """A (classic) NumPy copy of an MXNet array; other arrays pass through."""
+    if hasattr(x, "asnumpy"):
+        return x.asnumpy()
+    return onp.asarray(x)
+
+
+def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
+    """Plot a grid of images (N, H, W, C) given as an MXNet or NumPy array."""
+    return plotting.show_images(numpy(imgs), num_rows, num_cols, titles, scale)
+
+
+def count_parameters(net):
+    """The number of trainable scalars in an initialized ``net``."""
+    return sum(p.data().size for p in net.collect_params().values()
+               if p.grad_req != "null")
+
+
+def set_seed(seed):
+    """Seed Python, NumPy and MXNet for a repeatable run."""
+    random.seed(seed)
+    onp.random.seed(seed)
+    mx.random.seed(seed)
+
+
+def update_D(X, Z, net_D, net_G, loss, trainer_D):
+    """One step on the discriminator; returns its loss as a float.
+
+    D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
+    for the real batch X (N, 3, 64, 64) and 0 for the fakes G(Z). Gluon's
+    ``SigmoidBCELoss`` returns one value per example; we sum them, as the other
+    tabs do, and step with ``step(1)`` so the update follows the gradient of
+    that sum rather than of the mean. The fakes are made in training mode (BN
+    uses batch statistics) but outside ``record``, so no gradient reaches G.
+    """
+    with autograd.train_mode():
+        fake_X = net_G(Z)
+    with autograd.record():
+        real_Y, fake_Y = net_D(X), net_D(fake_X)
+        loss_D = (loss(real_Y, np.ones_like(real_Y)).sum()
+                  + loss(fake_Y, np.zeros_like(fake_Y)).sum()) / 2
+    loss_D.backward()
+    trainer_D.step(1)
+    return float(loss_D)
+
+
+def update_G(Z, net_D, net_G, loss, trainer_G):
+    """One step on the generator; returns its loss as a float.
+
+    G maximizes log D(G(z)) (fakes scored against label 1), the form that does
+    not saturate while D wins. Only G's trainer steps.
+    """
+    with autograd.record():
+        fake_Y = net_D(net_G(Z))
+        loss_G = loss(fake_Y, np.ones_like(fake_Y)).sum()
+    loss_G.backward()
+    trainer_G.step(1)
+    return float(loss_G)

@@ -1,0 +1,84 @@
+"""TensorFlow (Keras 3) side of the shim: the names of ``d2l_shim.api``.
+
+Keras is channels-last: real batches X are (N, 64, 64, 3), latents Z are
+(N, 1, 1, latent_dim) and the discriminator returns logits (N, 1, 1, 1).
+"""
+import random
+
+import numpy as np
+import tensorflow as tf
+
+from . import plotting
+from ._exports import *  # noqa: F401,F403  (the framework-free names)
+from .api import PUBLIC_NAMES
+
+__all__ = list(PUBLIC_NAMES)
+
+
+def num_gpus():
+    """The number of GPUs visible to TensorFlow."""
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def try_gpu(i=0):
+    """The name of GPU ``i`` if it exists, else of the CPU: use it as
+    ``with tf.device(try_gpu()):``. (d2l returns the ``tf.device`` context
+    itself; a name prints readably and works in both places.)"""
+    return f"/GPU:{i}" if num_gpus() > i else "/CPU:0"
+
+
+def numpy(x):
+    """A NumPy copy of a tensor or variable; arrays pass through."""
+    if hasattr(x, "numpy"):
+        return x.numpy()
+    return np.asarray(x)
+
+
+def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
+    """Plot a grid of images (N, H, W, C) given as a tensor or an array."""
+    return plotting.show_images(numpy(imgs), num_rows, num_cols, titles, scale)
+
+
+def count_parameters(net):
+    """The number of trainable scalars in a built ``net``."""
+    return sum(int(np.prod(v.shape)) for v in net.trainable_variables)
+
+
+def set_seed(seed):
+    """Seed Python, NumPy, TensorFlow and Keras for a repeatable run."""
+    random.seed(seed)
+    tf.keras.utils.set_random_seed(seed)
+
+
+def update_D(X, Z, net_D, net_G, loss, trainer_D):
+    """One step on the discriminator; returns its loss as a float.
+
+    D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
+    for the real batch X (N, 64, 64, 3) and 0 for the fakes G(Z). ``loss`` is
+    ``BinaryCrossentropy(from_logits=True, reduction="sum")``. The fakes are
+    made before the tape starts, so no gradient reaches G; ``training=True``
+    makes BN use batch statistics, as in the other tabs.
+    """
+    fake_X = net_G(Z, training=True)
+    with tf.GradientTape() as tape:
+        real_Y = net_D(X, training=True)
+        fake_Y = net_D(fake_X, training=True)
+        loss_D = (loss(tf.ones_like(real_Y), real_Y)
+                  + loss(tf.zeros_like(fake_Y), fake_Y)) / 2
+    grads = tape.gradient(loss_D, net_D.trainable_variables)
+    trainer_D.apply_gradients(zip(grads, net_D.trainable_variables))
+    return float(loss_D)
+
+
+def update_G(Z, net_D, net_G, loss, trainer_G):
+    """One step on the generator; returns its loss as a float.
+
+    G maximizes log D(G(z)) (fakes scored against label 1), the form that does
+    not saturate while D wins. The tape differentiates only G's variables.
+    """
+    with tf.GradientTape() as tape:
+        fake_Y = net_D(net_G(Z, training=True), training=True)
+        loss_G = loss(tf.ones_like(fake_Y), fake_Y)
+    grads = tape.gradient(loss_G, net_G.trainable_variables)
+    trainer_G.apply_gradients(zip(grads, net_G.trainable_variables))
+    return float(loss_G)

@@ -1,0 +1,85 @@
+"""PyTorch side of the shim: the per-framework names of ``d2l_shim.api``.
+
+Images are NCHW: real batches X are (N, 3, 64, 64), latents Z are
+(N, latent_dim, 1, 1) and the discriminator returns logits (N, 1, 1, 1).
+"""
+import random
+
+import numpy as np
+import torch
+
+from . import plotting
+from ._exports import *  # noqa: F401,F403  (the framework-free names)
+from .api import PUBLIC_NAMES
+
+__all__ = list(PUBLIC_NAMES)
+
+
+def num_gpus():
+    """The number of CUDA devices visible to PyTorch."""
+    return torch.cuda.device_count()
+
+
+def try_gpu(i=0):
+    """GPU ``i`` if it exists, else the CPU."""
+    return torch.device(f"cuda:{i}") if num_gpus() > i else torch.device("cpu")
+
+
+def numpy(x):
+    """A NumPy copy of a tensor (any device, grad or not); arrays pass through."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
+    """Plot a grid of images (N, H, W, C) given as a tensor or an array."""
+    return plotting.show_images(numpy(imgs), num_rows, num_cols, titles, scale)
+
+
+def count_parameters(net):
+    """The number of trainable scalars in ``net``."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def set_seed(seed):
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) for a repeatable run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def update_D(X, Z, net_D, net_G, loss, trainer_D):
+    """One step on the discriminator; returns its loss as a float.
+
+    D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
+    for the real batch X (N, 3, 64, 64) and 0 for the fakes G(Z). ``loss`` is
+    ``BCEWithLogitsLoss(reduction='sum')``; the returned value is the mean of
+    the real and fake sums. The fakes are made without a graph, so no gradient
+    reaches G (and no memory is spent on G's activations).
+    """
+    with torch.no_grad():
+        fake_X = net_G(Z)
+    trainer_D.zero_grad()
+    real_Y, fake_Y = net_D(X), net_D(fake_X)
+    loss_D = (loss(real_Y, torch.ones_like(real_Y))
+              + loss(fake_Y, torch.zeros_like(fake_Y))) / 2
+    loss_D.backward()
+    trainer_D.step()
+    return loss_D.item()
+
+
+def update_G(Z, net_D, net_G, loss, trainer_G):
+    """One step on the generator; returns its loss as a float.
+
+    Instead of minimizing log(1 - D(G(z))), which saturates while D wins, G
+    maximizes log D(G(z)): the fakes are scored against label 1. Only G's
+    parameters are stepped; the gradients this leaves in D are cleared by the
+    next ``update_D``.
+    """
+    trainer_G.zero_grad()
+    fake_Y = net_D(net_G(Z))
+    loss_G = loss(fake_Y, torch.ones_like(fake_Y))
+    loss_G.backward()
+    trainer_G.step()
+    return loss_G.item()

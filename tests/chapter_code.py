@@ -1,0 +1,59 @@
+"""Run a chapter's definitions (imports, classes, functions, networks) in a test.
+
+Tests check the models the reader sees, so they take them from the chapter
+rather than from a copy. They read the per-framework notebook that the splitter
+writes (``build/split/<framework>/<chapter>.ipynb``, made by ``make test`` and
+``make notebooks``) with the standard library only, since the framework
+environments do not carry jupytext.
+"""
+import ast
+import json
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SPLIT_DIR = REPO_ROOT / "build" / "split"
+
+
+def code_cells(framework, chapter):
+    """The code cells' sources of one framework's split notebook, in order."""
+    path = SPLIT_DIR / framework / f"{chapter}.ipynb"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: run `make build/split/.stamp` (or `make test`), "
+            "which splits the chapters into per-framework notebooks")
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    return ["".join(cell["source"]) for cell in notebook["cells"]
+            if cell["cell_type"] == "code"]
+
+
+def is_definition(source, names):
+    """True for a cell made only of imports, defs, classes, setup calls and
+    assignments to ``names`` (so no data loading, printing or training)."""
+    allowed = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
+    body = ast.parse(source).body
+    if not body:
+        return False
+    for node in body:
+        if isinstance(node, allowed):
+            continue
+        if isinstance(node, ast.Assign) and all(
+                isinstance(t, ast.Name) and t.id in names for t in node.targets):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
+                and any(isinstance(n, ast.Import | ast.ImportFrom) for n in body):
+            continue  # e.g. npx.set_np() in the import cell
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
+                and isinstance(node.value.func, ast.Attribute) \
+                and node.value.func.attr == "add":
+            continue  # Gluon's net.add(...) building a Sequential
+        return False
+    return True
+
+
+def chapter_namespace(framework, chapter, names):
+    """Execute the chapter's definition cells; return the resulting namespace."""
+    namespace = {"__name__": f"chapter_{chapter}_{framework}"}
+    for source in code_cells(framework, chapter):
+        if is_definition(source, names):
+            exec(compile(source, f"<{chapter}:{framework}>", "exec"), namespace)
+    return namespace

@@ -1,0 +1,78 @@
+"""Test selection per environment.
+
+Every framework runs in its own environment, so ``make test`` runs pytest once
+per environment with ``--framework``:
+
+* ``--framework pytorch`` (or mxnet, tensorflow): the framework-free shim tests
+  plus the tests parametrized with that framework. If that framework cannot be
+  imported there, its tests FAIL: in ``make test`` a skipped framework is a
+  broken environment, not something to pass over quietly.
+* ``--framework none``: the build-tool tests, in the tooling environment.
+* no option (a contributor's ad-hoc run): everything collectable; a framework
+  that is not installed is skipped with a reason.
+"""
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from d2l_shim import FRAMEWORKS  # noqa: E402  (imports no framework)
+
+#: Test files that need the tooling environment (jupytext, nbformat, pyyaml).
+TOOLING_TESTS = frozenset({"test_nbsplit.py", "test_reference.py", "test_environment.py"})
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--framework", choices=(*FRAMEWORKS, "none"), default=None,
+        help="run the tests of one environment (see tests/conftest.py)")
+
+
+def pytest_ignore_collect(collection_path, config):
+    chosen = config.getoption("--framework")
+    if chosen is None or collection_path.suffix != ".py":
+        return None
+    if not collection_path.name.startswith("test_"):
+        return None
+    is_tooling = collection_path.name in TOOLING_TESTS
+    return not is_tooling if chosen == "none" else (True if is_tooling else None)
+
+
+def pytest_collection_modifyitems(config, items):
+    chosen = config.getoption("--framework")
+    if chosen is None:
+        return
+    kept, dropped = [], []
+    for item in items:
+        param = getattr(item, "callspec", None)
+        framework = param.params.get("framework") if param else None
+        (dropped if framework not in (None, chosen) else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(params=FRAMEWORKS)
+def framework(request):
+    """The framework name; its shim module is importable, or the test skips/fails."""
+    name = request.param
+    try:
+        import d2l_shim
+        d2l_shim.load(name)
+    except ImportError as err:
+        message = f"{name} cannot be imported in this environment ({err})"
+        if request.config.getoption("--framework") == name:
+            pytest.fail(message + ": run `make setup`", pytrace=False)
+        pytest.skip(message)
+    return name
+
+
+@pytest.fixture
+def d2l(framework):
+    """The shim module of the test's framework, as chapters import it."""
+    import d2l_shim
+    return d2l_shim.load(framework)

@@ -1,0 +1,118 @@
+"""Small per-framework adapters for tests written once for all frameworks.
+
+Shapes are given channels-first (N, C, H, W); the TensorFlow adapter moves the
+channels last on the way in and back on the way out. A framework is imported
+only by its own adapter.
+"""
+import numpy as np
+
+
+class MXNetAdapter:
+    """Gluon: call ``prepare`` (which initializes) before ``run``."""
+    first_block_padding = 0
+
+    def __init__(self):
+        import mxnet as mx
+        from mxnet import gluon, init, np as mnp
+        self.mx, self.gluon, self.init, self.mnp = mx, gluon, init, mnp
+
+    def tensor(self, array):
+        return self.mnp.array(np.asarray(array, dtype=np.float32))
+
+    def run(self, net, array):
+        """Forward ``array`` (N, C, H, W) in training mode; returns NumPy (N, C, H, W)."""
+        with self.mx.autograd.train_mode():
+            return net(self.tensor(array)).asnumpy()
+
+    def prepare(self, net, seed):
+        self.mx.random.seed(seed)
+        net.initialize(self.init.Normal(0.02), force_reinit=True)
+        # As in the chapter: BN scales and shifts are drawn from N(0, 0.02) too.
+        for param in net.collect_params(".*gamma|.*beta").values():
+            param.initialize(self.init.Normal(0.02), force_reinit=True)
+
+    def loss(self):
+        return self.gluon.loss.SigmoidBCELoss()
+
+    def trainer(self, net, lr):
+        return self.gluon.Trainer(net.collect_params(), "adam",
+                                  {"learning_rate": lr, "beta1": 0.5})
+
+    def weights(self, net):
+        """Every parameter and BN statistic as NumPy, by name."""
+        return {name: p.data().asnumpy().copy()
+                for name, p in net.collect_params().items()}
+
+    def trainable_names(self, net):
+        return {name for name, p in net.collect_params().items() if p.grad_req != "null"}
+
+
+class PyTorchAdapter:
+    first_block_padding = 0
+
+    def __init__(self):
+        import torch
+        self.torch = torch
+
+    def tensor(self, array):
+        return self.torch.as_tensor(np.asarray(array, dtype=np.float32))
+
+    def run(self, net, array):
+        net.train()
+        with self.torch.no_grad():
+            return net(self.tensor(array)).numpy()
+
+    def prepare(self, net, seed):
+        self.torch.manual_seed(seed)
+        for w in net.parameters():
+            self.torch.nn.init.normal_(w, 0, 0.02)
+
+    def loss(self):
+        return self.torch.nn.BCEWithLogitsLoss(reduction="sum")
+
+    def trainer(self, net, lr):
+        return self.torch.optim.Adam(net.parameters(), lr=lr, betas=(0.5, 0.999))
+
+    def weights(self, net):
+        return {name: t.detach().numpy().copy() for name, t in net.state_dict().items()}
+
+    def trainable_names(self, net):
+        return {name for name, p in net.named_parameters() if p.requires_grad}
+
+
+class TensorFlowAdapter:
+    first_block_padding = "valid"
+
+    def __init__(self):
+        import tensorflow as tf
+        self.tf = tf
+
+    def tensor(self, array):
+        return self.tf.constant(np.asarray(array, dtype=np.float32).transpose(0, 2, 3, 1))
+
+    def run(self, net, array):
+        return net(self.tensor(array), training=True).numpy().transpose(0, 3, 1, 2)
+
+    def prepare(self, net, seed):
+        self.tf.random.set_seed(seed)
+        for w in net.trainable_variables:
+            w.assign(self.tf.random.normal(w.shape, stddev=0.02))
+
+    def loss(self):
+        return self.tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction="sum")
+
+    def trainer(self, net, lr):
+        return self.tf.keras.optimizers.Adam(learning_rate=lr, beta_1=0.5)
+
+    def weights(self, net):
+        return {v.path: v.numpy().copy() for v in net.variables}
+
+    def trainable_names(self, net):
+        return {v.path for v in net.trainable_variables}
+
+
+ADAPTERS = {"mxnet": MXNetAdapter, "pytorch": PyTorchAdapter, "tensorflow": TensorFlowAdapter}
+
+
+def adapter(framework):
+    return ADAPTERS[framework]()

@@ -1,0 +1,121 @@
+"""The DCGAN chapter's networks and the shim's update steps, in every framework.
+
+Shapes are written channels-first; the adapters translate for TensorFlow.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from chapter_code import chapter_namespace
+from framework_adapters import adapter
+
+NETWORK_NAMES = {"n_G", "n_D", "net_G", "net_D"}
+LATENT_DIM = 100
+G_PARAMETERS = 3_576_704
+D_PARAMETERS = 2_765_696
+
+
+@pytest.fixture
+def chapter(framework):
+    """Fresh networks from the chapter's own cells (each test gets new weights)."""
+    return chapter_namespace(framework, "dcgan", NETWORK_NAMES)
+
+
+@pytest.fixture
+def fw(framework):
+    return adapter(framework)
+
+
+def built(fw, net, input_shape, seed):
+    """Initialize, build with one forward pass, and draw N(0, 0.02) weights."""
+    fw.prepare(net, seed)
+    fw.run(net, np.zeros(input_shape))
+    fw.prepare(net, seed)
+    return net
+
+
+def test_generator_block_doubles_height_and_width(chapter, fw):
+    block = chapter["G_block"](20)
+    fw.prepare(block, 0)
+    assert fw.run(block, np.zeros((2, 3, 16, 16))).shape == (2, 20, 32, 32)
+
+
+def test_first_generator_block_turns_1x1_into_4x4(chapter, fw):
+    block = chapter["G_block"](20, strides=1, padding=fw.first_block_padding)
+    fw.prepare(block, 0)
+    assert fw.run(block, np.zeros((2, 3, 1, 1))).shape == (2, 20, 4, 4)
+
+
+def test_discriminator_block_halves_height_and_width(chapter, fw):
+    block = chapter["D_block"](20)
+    fw.prepare(block, 0)
+    assert fw.run(block, np.zeros((2, 3, 16, 16))).shape == (2, 20, 8, 8)
+
+
+def test_generator_maps_latents_to_rgb_64x64_in_tanh_range(chapter, fw, d2l):
+    net_G = built(fw, chapter["net_G"], (2, LATENT_DIM, 1, 1), seed=0)
+    Z = np.random.default_rng(0).normal(size=(2, LATENT_DIM, 1, 1))
+    images = fw.run(net_G, Z)
+    assert images.shape == (2, 3, 64, 64)
+    assert np.all(np.abs(images) < 1) and images.std() > 0
+    assert d2l.count_parameters(net_G) == G_PARAMETERS
+
+
+def test_discriminator_maps_an_image_to_one_logit(chapter, fw, d2l):
+    net_D = built(fw, chapter["net_D"], (1, 3, 64, 64), seed=1)
+    assert fw.run(net_D, np.zeros((1, 3, 64, 64))).shape == (1, 1, 1, 1)
+    assert d2l.count_parameters(net_D) == D_PARAMETERS
+    assert chapter["n_G"] == chapter["n_D"] == 64
+
+
+def trainable_snapshot(fw, net):
+    weights = fw.weights(net)
+    return {name: weights[name] for name in fw.trainable_names(net)}
+
+
+def changed(before, after):
+    return sorted(name for name in before if not np.array_equal(before[name], after[name]))
+
+
+@pytest.fixture
+def game(chapter, fw):
+    """Built G and D plus one fixed batch: X (4, 3, 64, 64), Z (4, 100, 1, 1)."""
+    rng = np.random.default_rng(2)
+    net_G = built(fw, chapter["net_G"], (2, LATENT_DIM, 1, 1), seed=3)
+    net_D = built(fw, chapter["net_D"], (2, 3, 64, 64), seed=4)
+    X = fw.tensor(rng.uniform(-1, 1, size=(4, 3, 64, 64)))
+    Z = fw.tensor(rng.normal(size=(4, LATENT_DIM, 1, 1)))
+    return net_G, net_D, X, Z
+
+
+def test_update_D_steps_only_the_discriminator(game, fw, d2l):
+    net_G, net_D, X, Z = game
+    G_before, D_before = trainable_snapshot(fw, net_G), trainable_snapshot(fw, net_D)
+    loss_D = d2l.update_D(X, Z, net_D, net_G, fw.loss(), fw.trainer(net_D, 1e-3))
+    assert type(loss_D) is float
+    # Summed over the batch: at initialization the logits are near 0, so each
+    # example costs about log 2 (a mean would be ~0.69, not ~2.77).
+    assert loss_D == pytest.approx(4 * math.log(2), rel=0.1)
+    assert changed(G_before, trainable_snapshot(fw, net_G)) == []
+    assert len(changed(D_before, trainable_snapshot(fw, net_D))) == len(D_before)
+
+
+def test_update_D_lowers_the_discriminator_loss_on_its_batch(game, fw, d2l):
+    net_G, net_D, X, Z = game
+    trainer_D, loss = fw.trainer(net_D, 1e-4), fw.loss()
+    first = d2l.update_D(X, Z, net_D, net_G, loss, trainer_D)
+    second = d2l.update_D(X, Z, net_D, net_G, loss, trainer_D)
+    assert second < first
+
+
+def test_update_G_steps_only_the_generator(game, fw, d2l):
+    net_G, net_D, X, Z = game
+    G_before, D_before = trainable_snapshot(fw, net_G), trainable_snapshot(fw, net_D)
+    trainer_G, loss = fw.trainer(net_G, 1e-4), fw.loss()
+    first = d2l.update_G(Z, net_D, net_G, loss, trainer_G)
+    assert type(first) is float
+    assert first == pytest.approx(4 * math.log(2), rel=0.1)
+    assert changed(D_before, trainable_snapshot(fw, net_D)) == []
+    assert len(changed(G_before, trainable_snapshot(fw, net_G))) == len(G_before)
+    assert d2l.update_G(Z, net_D, net_G, loss, trainer_G) < first
