@@ -22,8 +22,10 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 # The profile of every notebook run: quick (embedded data, CPU-sized) or full.
 export D2L_PROFILE ?= quick
-# Headless plotting in unit tests; the kernels use the inline backend.
-export MPLBACKEND ?= Agg
+# Kernels must draw with matplotlib's inline backend: a backend inherited from
+# the caller's environment (MPLBACKEND=Agg on many CI images) would silently drop
+# every figure from the notebooks.
+unexport MPLBACKEND
 # Keep TensorFlow's start-up chatter out of test logs.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -75,7 +77,7 @@ $(SPLIT)/.stamp: $(CHAPTERS) tools/nbsplit.py $(ENVS)/tools/.stamp
 # One executed notebook per framework and chapter, e.g. build/notebooks/pytorch/dcgan.ipynb.
 EXECUTED_NOTEBOOKS := $(foreach fw,$(FRAMEWORKS),$(foreach ch,$(CHAPTER_NAMES),$(EXECUTED)/$(fw)/$(ch).ipynb))
 
-$(EXECUTED)/%.ipynb: $(SPLIT)/.stamp $(ENV_STAMPS) d2l_shim/*.py
+$(EXECUTED)/%.ipynb: $(SPLIT)/.stamp $(ENV_STAMPS) d2l_shim/*.py tools/execute.py
 	@$(TOOLS_PY) -m tools.execute $(SPLIT)/$*.ipynb --out $@
 
 notebooks: $(EXECUTED_NOTEBOOKS)  ## Execute every chapter in every framework -> build/notebooks/<fw>/<chapter>.ipynb

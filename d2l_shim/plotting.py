@@ -115,6 +115,16 @@ def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
     axes.grid()
 
 
+def line_formats(fmts, count):
+    """``count`` format strings: ``fmts`` first, then plain solid lines.
+
+    d2l zips the curves with its four formats and silently drops a fifth curve;
+    extra curves here get ``'-'`` with no colour, so matplotlib gives each one
+    the next colour of its cycle.
+    """
+    return [fmts[i] if i < len(fmts) else '-' for i in range(count)]
+
+
 def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None,
          ylim=None, xscale='linear', yscale='linear', fmts=DEFAULT_FMTS,
          figsize=(3.5, 2.5), axes=None):
@@ -141,7 +151,7 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None,
         X = list(X) * len(Y)
 
     axes.cla()
-    for x, y, fmt in zip(X, Y, fmts):
+    for x, y, fmt in zip(X, Y, line_formats(fmts, len(Y))):
         y = _to_numpy(y)
         if x is None or len(x) == 0:
             axes.plot(y, fmt)
@@ -207,7 +217,7 @@ class Animator:
     def _redraw(self):
         curves_axes = self.axes[0]
         curves_axes.cla()
-        for xs, ys, fmt in zip(self.X, self.Y, self.fmts):
+        for xs, ys, fmt in zip(self.X, self.Y, line_formats(self.fmts, len(self.Y))):
             curves_axes.plot(xs, ys, fmt)
         self.config_axes()
         if _in_notebook_kernel():

@@ -297,3 +297,14 @@ def test_figures_render_with_agg(tmp_path):
     out = tmp_path / 'frame.png'
     animator.fig.savefig(out)
     assert out.stat().st_size > 0
+
+
+def test_plot_draws_every_curve_beyond_the_four_formats():
+    x = np.arange(-2, 1, 0.1)
+    slopes = [0, 0.2, 0.4, 0.6, 0.8, 1]
+    axes = plt.figure().gca()
+    plotting.plot(x, [np.where(x > 0, x, a * x) for a in slopes], legend=slopes, axes=axes)
+    lines = axes.get_lines()
+    assert len(lines) == 6
+    assert len({line.get_color() for line in lines}) == 6
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == [str(a) for a in slopes]

@@ -31,6 +31,9 @@ def execute_notebook(source, target, timeout=1800):
         raise ValueError(f"{source} names no kernel in metadata.kernelspec.name")
     client = NotebookClient(notebook, timeout=timeout, kernel_name=kernel,
                             resources={"metadata": {"path": str(Path(source).parent)}})
+    # The kernel inherits this environment; an MPLBACKEND such as Agg there would
+    # replace the inline backend and the notebook would lose all its figures.
+    os.environ.pop("MPLBACKEND", None)
     started = time.perf_counter()
     client.execute()
     elapsed = time.perf_counter() - started
