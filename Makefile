@@ -99,7 +99,7 @@ test-tools: setup  ## Unit tests of the build tools (tools env)
 	@mkdir -p $(RESULTS)
 	@$(TOOLS_PY) -m pytest tests --framework none -q --junitxml=$(RESULTS)/tools.xml
 
-test-units: setup  ## Unit tests of the shim and the chapter's models, in each framework env
+test-units: setup $(SPLIT)/.stamp  ## Unit tests of the shim and the chapter's models, in each framework env
 	@mkdir -p $(RESULTS)
 	@for fw in $(FRAMEWORKS); do echo "== unit tests: $$fw"; \
 	  $(ENVS)/$$fw/bin/python -m pytest tests --framework $$fw -q \
