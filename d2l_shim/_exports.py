@@ -5,3 +5,4 @@ from .plotting import (  # noqa: F401
     Animator, image_grid, plot, set_axes, set_figsize, use_svg_display)
 from .profiles import profile_name  # noqa: F401
 from .timing import Accumulator, Timer  # noqa: F401
+from .training import check_finite_losses  # noqa: F401

@@ -13,6 +13,7 @@ SHARED = {
     "d2l_shim.hub": ("DATA_HUB", "DATA_URL", "download", "download_extract"),
     "d2l_shim.images": ("read_image_folder",),
     "d2l_shim.profiles": ("profile_name",),
+    "d2l_shim.training": ("check_finite_losses",),
 }
 
 PER_FRAMEWORK = {

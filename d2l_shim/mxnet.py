@@ -3,11 +3,13 @@
 Images are NCHW: real batches X are (N, 3, 64, 64), latents Z are
 (N, latent_dim, 1, 1) and the discriminator returns logits (N, 1, 1, 1).
 """
+import contextlib
 import random
 
 import mxnet as mx
 import numpy as onp
 from mxnet import autograd, np, npx
+from mxnet.gluon.parameter import DeferredInitializationError
 
 from . import plotting
 from ._exports import *  # noqa: F401,F403  (the framework-free names)
@@ -53,17 +55,49 @@ def set_seed(seed):
     mx.random.seed(seed)
 
 
+@contextlib.contextmanager
+def _statistics_kept(net):
+    """Run a forward pass of ``net`` in training mode without letting it move
+    its BatchNorm running statistics, which are restored bitwise.
+
+    Each network's statistics should follow its own step only: G's are not
+    touched by D's update, D's not by G's. Training itself never reads them
+    (BN normalizes with batch statistics in training mode).
+    """
+    stats = [p for p in net.collect_params().values() if p.grad_req == "null"]
+    saved = [_value_if_initialized(p) for p in stats]
+    try:
+        yield
+    finally:
+        for param, value in zip(stats, saved):
+            if value is None:  # allocated by this very pass: back to its initializer
+                param.initialize(ctx=param.list_ctx(), force_reinit=True)
+            else:
+                param.set_data(value)
+
+
+def _value_if_initialized(param):
+    """A copy of a parameter's value, or None while its shape is still unknown
+    (Gluon defers allocation until the first forward pass)."""
+    try:
+        return param.data().copy()
+    except DeferredInitializationError:
+        return None
+
+
 def update_D(X, Z, net_D, net_G, loss, trainer_D):
     """One step on the discriminator; returns its loss as a float.
 
     D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
-    for the real batch X (N, 3, 64, 64) and 0 for the fakes G(Z). Gluon's
-    ``SigmoidBCELoss`` returns one value per example; we sum them, as the other
-    tabs do, and step with ``step(1)`` so the update follows the gradient of
-    that sum rather than of the mean. The fakes are made in training mode (BN
-    uses batch statistics) but outside ``record``, so no gradient reaches G.
+    for the real batch X (N, 3, 64, 64) and 0 for the fakes G(Z), Z of shape
+    (N, latent_dim, 1, 1). Gluon's ``SigmoidBCELoss`` returns one value per
+    example; we sum them, as the other tabs do, and step with ``step(1)`` so
+    the update follows the gradient of that sum rather than of the mean. The
+    fakes are made in training mode (BN uses batch statistics) but outside
+    ``record``, so they are detached: no gradient reaches G. G's BN
+    statistics do not move.
     """
-    with autograd.train_mode():
+    with autograd.train_mode(), _statistics_kept(net_G):
         fake_X = net_G(Z)
     with autograd.record():
         real_Y, fake_Y = net_D(X), net_D(fake_X)
@@ -78,11 +112,13 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
     """One step on the generator; returns its loss as a float.
 
     G maximizes log D(G(z)) (fakes scored against label 1), the form that does
-    not saturate while D wins. Only G's trainer steps.
+    not saturate while D wins. Only G's trainer steps, and D's BN statistics
+    stay as they were.
     """
-    with autograd.record():
-        fake_Y = net_D(net_G(Z))
-        loss_G = loss(fake_Y, np.ones_like(fake_Y)).sum()
-    loss_G.backward()
+    with _statistics_kept(net_D):
+        with autograd.record():
+            fake_Y = net_D(net_G(Z))
+            loss_G = loss(fake_Y, np.ones_like(fake_Y)).sum()
+        loss_G.backward()
     trainer_G.step(1)
     return float(loss_G)

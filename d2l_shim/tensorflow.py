@@ -50,16 +50,27 @@ def set_seed(seed):
     tf.keras.utils.set_random_seed(seed)
 
 
-def update_D(X, Z, net_D, net_G, loss, trainer_D):
-    """One step on the discriminator; returns its loss as a float.
+def _keep_statistics(net):
+    """A function that puts ``net``'s non-trainable variables (BatchNorm's
+    moving statistics) back to their current values.
 
-    D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
-    for the real batch X (N, 64, 64, 3) and 0 for the fakes G(Z). ``loss`` is
-    ``BinaryCrossentropy(from_logits=True, reduction="sum")``. The fakes are
-    made before the tape starts, so no gradient reaches G; ``training=True``
-    makes BN use batch statistics, as in the other tabs.
+    Each network's statistics should follow its own step only: G's are not
+    touched by D's update, D's not by G's. Training itself never reads them
+    (BN normalizes with batch statistics when ``training=True``).
     """
-    fake_X = net_G(Z, training=True)
+    variables = net.non_trainable_variables
+    saved = [tf.identity(v) for v in variables]
+
+    def restore():
+        for variable, value in zip(variables, saved):
+            variable.assign(value)
+    return restore
+
+
+def _discriminator_step(X, Z, net_D, net_G, loss, trainer_D):
+    restore_G = _keep_statistics(net_G)
+    fake_X = net_G(Z, training=True)  # before the tape: no gradient reaches G
+    restore_G()
     with tf.GradientTape() as tape:
         real_Y = net_D(X, training=True)
         fake_Y = net_D(fake_X, training=True)
@@ -67,18 +78,66 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
                   + loss(tf.zeros_like(fake_Y), fake_Y)) / 2
     grads = tape.gradient(loss_D, net_D.trainable_variables)
     trainer_D.apply_gradients(zip(grads, net_D.trainable_variables))
-    return float(loss_D)
+    return loss_D
+
+
+def _generator_step(Z, net_D, net_G, loss, trainer_G):
+    restore_D = _keep_statistics(net_D)
+    with tf.GradientTape() as tape:
+        fake_Y = net_D(net_G(Z, training=True), training=True)
+        loss_G = loss(tf.ones_like(fake_Y), fake_Y)
+    restore_D()
+    grads = tape.gradient(loss_G, net_G.trainable_variables)
+    trainer_G.apply_gradients(zip(grads, net_G.trainable_variables))
+    return loss_G
+
+
+# Compiled steps, one per (networks, loss, optimizer) combination. The values
+# hold the objects themselves, so an id in a key cannot be reused while cached.
+_compiled_steps = {}
+
+
+def _compiled(step, net, other_net, loss, trainer):
+    """``step`` as a ``tf.function`` bound to these objects (traced once).
+
+    Running the update as one graph instead of op by op is what makes
+    TensorFlow's step fast; the optimizer is built eagerly first because a
+    ``tf.function`` may create variables only on its first trace.
+    """
+    key = (step, id(net), id(other_net), id(loss), id(trainer))
+    if key not in _compiled_steps:
+        if not trainer.built:
+            trainer.build(net.trainable_variables)
+        if step is _discriminator_step:
+            bound = lambda X, Z: step(X, Z, net, other_net, loss, trainer)  # noqa: E731
+        else:
+            bound = lambda Z: step(Z, other_net, net, loss, trainer)  # noqa: E731
+        _compiled_steps[key] = (tf.function(bound, reduce_retracing=True),
+                                net, other_net, loss, trainer)
+    return _compiled_steps[key][0]
+
+
+def update_D(X, Z, net_D, net_G, loss, trainer_D):
+    """One step on the discriminator; returns its loss as a float.
+
+    D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
+    for the real batch X (N, 64, 64, 3) and 0 for the fakes G(Z), Z of shape
+    (N, 1, 1, latent_dim). ``loss`` is ``BinaryCrossentropy(from_logits=True,
+    reduction="sum")``. The fakes are made before the tape starts, so no
+    gradient reaches G, and G's BN statistics do not move; ``training=True``
+    makes BN use batch statistics, as in the other tabs. The step runs as a
+    compiled ``tf.function`` (see ``_compiled``).
+    """
+    step = _compiled(_discriminator_step, net_D, net_G, loss, trainer_D)
+    return float(step(X, Z))
 
 
 def update_G(Z, net_D, net_G, loss, trainer_G):
     """One step on the generator; returns its loss as a float.
 
     G maximizes log D(G(z)) (fakes scored against label 1), the form that does
-    not saturate while D wins. The tape differentiates only G's variables.
+    not saturate while D wins. The tape differentiates only G's variables, and
+    D's BN statistics stay as they were. Compiled like ``update_D``.
     """
-    with tf.GradientTape() as tape:
-        fake_Y = net_D(net_G(Z, training=True), training=True)
-        loss_G = loss(tf.ones_like(fake_Y), fake_Y)
-    grads = tape.gradient(loss_G, net_G.trainable_variables)
-    trainer_G.apply_gradients(zip(grads, net_G.trainable_variables))
-    return float(loss_G)
+    step = _compiled(_generator_step, net_G, net_D, loss, trainer_G)
+    return float(step(Z))

@@ -3,6 +3,7 @@
 Images are NCHW: real batches X are (N, 3, 64, 64), latents Z are
 (N, latent_dim, 1, 1) and the discriminator returns logits (N, 1, 1, 1).
 """
+import contextlib
 import random
 
 import numpy as np
@@ -49,16 +50,35 @@ def set_seed(seed):
     torch.manual_seed(seed)
 
 
+@contextlib.contextmanager
+def _statistics_kept(net):
+    """Run a forward pass of ``net`` in training mode without letting it move
+    its BatchNorm running statistics (its buffers), which are restored bitwise.
+
+    Each network's statistics should follow its own step only: G's are not
+    touched by D's update, D's not by G's. Training itself never reads them
+    (BN normalizes with batch statistics in training mode).
+    """
+    saved = [buffer.clone() for buffer in net.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(net.buffers(), saved):
+                buffer.copy_(value)
+
+
 def update_D(X, Z, net_D, net_G, loss, trainer_D):
     """One step on the discriminator; returns its loss as a float.
 
     D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
-    for the real batch X (N, 3, 64, 64) and 0 for the fakes G(Z). ``loss`` is
-    ``BCEWithLogitsLoss(reduction='sum')``; the returned value is the mean of
-    the real and fake sums. The fakes are made without a graph, so no gradient
-    reaches G (and no memory is spent on G's activations).
+    for the real batch X (N, 3, 64, 64) and 0 for the fakes G(Z), Z of shape
+    (N, latent_dim, 1, 1). ``loss`` is ``BCEWithLogitsLoss(reduction='sum')``;
+    the returned value is the mean of the real and fake sums. The fakes are
+    made without a graph (detached: no gradient reaches G and no memory goes
+    to G's activations) and without moving G's BN statistics.
     """
-    with torch.no_grad():
+    with torch.no_grad(), _statistics_kept(net_G):
         fake_X = net_G(Z)
     trainer_D.zero_grad()
     real_Y, fake_Y = net_D(X), net_D(fake_X)
@@ -73,13 +93,19 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
     """One step on the generator; returns its loss as a float.
 
     Instead of minimizing log(1 - D(G(z))), which saturates while D wins, G
-    maximizes log D(G(z)): the fakes are scored against label 1. Only G's
-    parameters are stepped; the gradients this leaves in D are cleared by the
-    next ``update_D``.
+    maximizes log D(G(z)): the fakes are scored against label 1. The gradient
+    flows back through D to G, but only G's parameter gradients are computed
+    (D's would be thrown away: this saves a third of D's backward pass), and
+    D's BN statistics stay as they were.
     """
-    trainer_G.zero_grad()
-    fake_Y = net_D(net_G(Z))
-    loss_G = loss(fake_Y, torch.ones_like(fake_Y))
-    loss_G.backward()
+    params = [p for p in net_G.parameters() if p.requires_grad]
+    # The statistics are restored only after the backward pass, which checks
+    # that the tensors its forward pass saw were not modified in between.
+    with _statistics_kept(net_D):
+        fake_Y = net_D(net_G(Z))
+        loss_G = loss(fake_Y, torch.ones_like(fake_Y))
+        grads = torch.autograd.grad(loss_G, params)
+    for param, grad in zip(params, grads):
+        param.grad = grad
     trainer_G.step()
     return loss_G.item()

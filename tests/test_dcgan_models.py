@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from chapter_code import chapter_namespace
+from tools.chapter_code import chapter_namespace
 from framework_adapters import adapter
 
 NETWORK_NAMES = {"n_G", "n_D", "net_G", "net_D"}
@@ -91,13 +91,15 @@ def game(chapter, fw):
 
 def test_update_D_steps_only_the_discriminator(game, fw, d2l):
     net_G, net_D, X, Z = game
-    G_before, D_before = trainable_snapshot(fw, net_G), trainable_snapshot(fw, net_D)
+    G_everything = fw.weights(net_G)
+    D_before = trainable_snapshot(fw, net_D)
     loss_D = d2l.update_D(X, Z, net_D, net_G, fw.loss(), fw.trainer(net_D, 1e-3))
     assert type(loss_D) is float
     # Summed over the batch: at initialization the logits are near 0, so each
     # example costs about log 2 (a mean would be ~0.69, not ~2.77).
     assert loss_D == pytest.approx(4 * math.log(2), rel=0.1)
-    assert changed(G_before, trainable_snapshot(fw, net_G)) == []
+    # G's weights and its BN statistics are bitwise untouched by D's step.
+    assert changed(G_everything, fw.weights(net_G)) == []
     assert len(changed(D_before, trainable_snapshot(fw, net_D))) == len(D_before)
 
 
@@ -111,11 +113,23 @@ def test_update_D_lowers_the_discriminator_loss_on_its_batch(game, fw, d2l):
 
 def test_update_G_steps_only_the_generator(game, fw, d2l):
     net_G, net_D, X, Z = game
-    G_before, D_before = trainable_snapshot(fw, net_G), trainable_snapshot(fw, net_D)
+    G_before, D_everything = trainable_snapshot(fw, net_G), fw.weights(net_D)
     trainer_G, loss = fw.trainer(net_G, 1e-4), fw.loss()
     first = d2l.update_G(Z, net_D, net_G, loss, trainer_G)
     assert type(first) is float
     assert first == pytest.approx(4 * math.log(2), rel=0.1)
-    assert changed(D_before, trainable_snapshot(fw, net_D)) == []
+    assert changed(D_everything, fw.weights(net_D)) == []
     assert len(changed(G_before, trainable_snapshot(fw, net_G))) == len(G_before)
     assert d2l.update_G(Z, net_D, net_G, loss, trainer_G) < first
+
+
+def test_each_step_moves_its_own_batch_norm_statistics(game, fw, d2l):
+    net_G, net_D, X, Z = game
+    statistics = lambda net: {k: v for k, v in fw.weights(net).items()  # noqa: E731
+                              if k not in fw.trainable_names(net)}
+    D_stats, G_stats = statistics(net_D), statistics(net_G)
+    assert D_stats and G_stats
+    d2l.update_D(X, Z, net_D, net_G, fw.loss(), fw.trainer(net_D, 1e-4))
+    assert changed(D_stats, statistics(net_D))
+    d2l.update_G(Z, net_D, net_G, fw.loss(), fw.trainer(net_G, 1e-4))
+    assert changed(G_stats, statistics(net_G))

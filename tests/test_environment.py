@@ -56,4 +56,4 @@ def test_gpu_environment_matches_the_pins(stack):
 
 
 def test_every_framework_has_a_gpu_environment():
-    assert {path.stem for path in REQUIREMENTS.glob("*.txt")} - {"common", "tools"} == set(GPU_FILES)
+    assert {path.stem for path in REQUIREMENTS.glob("*.txt")} - {"common", "tools", "book"} == set(GPU_FILES)

@@ -1,0 +1,144 @@
+"""``make bench``: DCGAN training-step speed per framework against the CPU's limit.
+
+    envs/pytorch/bin/python -m tools.bench [--batch-sizes 64 256] [--out build/bench]
+
+Measures, in one run: the machine's fp32 matrix-multiply peak (PyTorch,
+4096 x 4096, all cores) before and after the framework runs; for each framework
+(each in its own environment, via ``tools.bench_step``) the examples/s of the
+plain and the chapter's training step at each batch size, and the data
+pipeline. Writes ``results.json`` and ``bench.png`` under ``--out`` and prints
+a table with the ratio to the baseline, the effective GFLOP/s and its fraction
+of the measured peak.
+
+One step costs about 2.7 GFLOP per example as the section writes it (G forward
+0.21 GFLOP and D forward 0.21 GFLOP per example; D runs on real and fake
+batches, G twice, and a backward pass costs about twice its forward pass);
+about 2.3 GFLOP when the fake batch is reused and D's weight gradients are
+skipped in the generator step. Both are reported.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FRAMEWORKS = ("mxnet", "pytorch", "tensorflow")
+GFLOP_PER_EXAMPLE = {"section": 2.7, "reuse": 2.3}
+
+
+def matmul_peak_gflops(size=4096, repeats=5):
+    """Best fp32 GFLOP/s of a size x size matrix product over ``repeats`` runs."""
+    import torch
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    torch.mm(a, b)  # warm-up: thread pool and allocator
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * size ** 3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def run_framework(framework, batch_sizes, warmup, repeats, steps):
+    """The JSON records that ``tools.bench_step`` prints in ``framework``'s env."""
+    python = REPO_ROOT / "envs" / framework / "bin" / "python"
+    command = [str(python), "-m", "tools.bench_step", "--framework", framework,
+               "--batch-sizes", *map(str, batch_sizes), "--warmup", str(warmup),
+               "--repeats", str(repeats), "--steps", str(steps)]
+    print(f"== {framework}: {' '.join(command[1:])}", flush=True)
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{framework} benchmark failed:\n{done.stderr[-3000:]}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def step_rows(records, peak):
+    """Table rows for the step records, with ratios to the same-run baseline."""
+    baseline = {(r["framework"], r["batch_size"]): r["examples_per_s"]
+                for r in records if r["kind"] == "step" and r["variant"] == "plain"}
+    rows = []
+    for r in records:
+        if r["kind"] != "step":
+            continue
+        rate = r["examples_per_s"]
+        gflops = {name: cost * rate for name, cost in GFLOP_PER_EXAMPLE.items()}
+        rows.append({**r, "ratio_to_plain": rate / baseline[(r["framework"], r["batch_size"])],
+                     "gflops_at_2.7": gflops["section"], "gflops_at_2.3": gflops["reuse"],
+                     "fraction_of_peak_at_2.7": gflops["section"] / peak,
+                     "fraction_of_peak_at_2.3": gflops["reuse"] / peak})
+    return rows
+
+
+def format_table(rows, pipelines, peak):
+    lines = [f"fp32 matmul peak (median of the runs before and after): {peak:.1f} GFLOP/s", "",
+             f"{'framework':<11} {'variant':<8} {'batch':>5} {'ex/s':>7} {'x plain':>8} "
+             f"{'GFLOP/s@2.7':>11} {'%peak':>6} {'GFLOP/s@2.3':>11} {'%peak':>6}"]
+    for r in rows:
+        lines.append(
+            f"{r['framework']:<11} {r['variant']:<8} {r['batch_size']:>5} "
+            f"{r['examples_per_s']:>7.1f} {r['ratio_to_plain']:>8.2f} "
+            f"{r['gflops_at_2.7']:>11.1f} {100 * r['fraction_of_peak_at_2.7']:>5.0f}% "
+            f"{r['gflops_at_2.3']:>11.1f} {100 * r['fraction_of_peak_at_2.3']:>5.0f}%")
+    lines += ["", f"{'framework':<11} {'decode PNG':>11} {'load cache':>11} {'epoch':>10}  (images/s)"]
+    for p in pipelines:
+        lines.append(f"{p['framework']:<11} {p['decode_png_images_per_s']:>11.0f} "
+                     f"{p['load_cached_images_per_s']:>11.0f} {p['epoch_images_per_s']:>10.0f}")
+    return "\n".join(lines)
+
+
+def draw_chart(rows, peak, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    batch_sizes = sorted({r["batch_size"] for r in rows})
+    fig, axes = plt.subplots(1, len(batch_sizes), figsize=(5 * len(batch_sizes), 3.5),
+                             squeeze=False)
+    for ax, batch_size in zip(axes[0], batch_sizes):
+        subset = [r for r in rows if r["batch_size"] == batch_size]
+        labels = [f"{r['framework']}\n{r['variant']}" for r in subset]
+        ax.bar(labels, [r["gflops_at_2.7"] for r in subset],
+               color=["#bbbbbb" if r["variant"] == "plain" else "#3b75af" for r in subset])
+        ax.axhline(peak, color="k", linestyle="--", label=f"fp32 matmul peak {peak:.0f}")
+        ax.axhline(0.85 * peak, color="r", linestyle=":", label="85% of peak")
+        ax.set_title(f"batch {batch_size}")
+        ax.set_ylabel("effective GFLOP/s (2.7 GFLOP/example)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS))
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "bench")
+    args = parser.parse_args(argv)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    peaks = [matmul_peak_gflops()]
+    records = []
+    for framework in args.frameworks:
+        records += run_framework(framework, args.batch_sizes, args.warmup, args.repeats, args.steps)
+    peaks.append(matmul_peak_gflops())
+    peak = statistics.median(peaks)
+    rows = step_rows(records, peak)
+    pipelines = [r for r in records if r["kind"] == "pipeline"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = {"started": started, "cores": os.cpu_count(), "matmul_peak_gflops_runs": peaks,
+              "matmul_peak_gflops": peak, "gflop_per_example": GFLOP_PER_EXAMPLE,
+              "steps": rows, "pipelines": pipelines}
+    (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    draw_chart(rows, peak, args.out / "bench.png")
+    print(format_table(rows, pipelines, peak))
+    print(f"\nwrote {args.out / 'results.json'} and {args.out / 'bench.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""Time one DCGAN training step in one framework (run inside that framework's env).
+
+    envs/pytorch/bin/python -m tools.bench_step --framework pytorch --batch-sizes 64 256
+
+Prints one JSON object per line: a result per (variant, batch size) and one for
+the data pipeline. Two variants of the step are timed in the same process:
+
+* ``plain``: ``update_D`` then ``update_G`` exactly as the original section
+  writes them (eager, G run twice, D's weight gradients computed in ``update_G``
+  and thrown away, Gluon blocks not hybridized). This is the baseline.
+* ``chapter``: the shim's ``update_D``/``update_G`` with the chapter's settings
+  (MXNet hybridized with static allocation, PyTorch channels-last, TensorFlow
+  compiled with ``tf.function``).
+
+The networks are the chapter's own (executed from the split notebook).
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from tools.chapter_code import chapter_namespace
+
+NETWORK_NAMES = {"n_G", "n_D", "net_G", "net_D"}
+LATENT_DIM = 100
+
+
+def median_rate(step, batch_size, warmup, repeats, steps_per_repeat):
+    """Median examples/s of ``step()`` over ``repeats`` timed runs after warm-up."""
+    for _ in range(warmup):
+        step()
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps_per_repeat):
+            step()
+        rates.append(batch_size * steps_per_repeat / (time.perf_counter() - start))
+    return statistics.median(rates), rates
+
+
+class PyTorchBench:
+    def __init__(self):
+        import torch
+        from torch import nn
+        from d2l_shim import torch as d2l
+        self.torch, self.nn, self.d2l = torch, nn, d2l
+
+    def networks(self, channels_last):
+        ns = chapter_namespace("pytorch", "dcgan", NETWORK_NAMES)
+        nets = ns["net_D"], ns["net_G"]
+        for net in nets:
+            for w in net.parameters():
+                self.nn.init.normal_(w, 0, 0.02)
+            if channels_last:
+                net.to(memory_format=self.torch.channels_last)
+        return nets
+
+    def trainers(self, net_D, net_G, lr=0.005):
+        adam = {"lr": lr, "betas": (0.5, 0.999)}
+        return (self.torch.optim.Adam(net_D.parameters(), **adam),
+                self.torch.optim.Adam(net_G.parameters(), **adam))
+
+    def batch(self, batch_size, channels_last):
+        X = self.torch.rand(batch_size, 3, 64, 64) * 2 - 1
+        if channels_last:
+            X = X.contiguous(memory_format=self.torch.channels_last)
+        return X, self.torch.randn(batch_size, LATENT_DIM, 1, 1)
+
+    def plain_step(self, batch_size):
+        torch = self.torch
+        net_D, net_G = self.networks(channels_last=False)
+        trainer_D, trainer_G = self.trainers(net_D, net_G)
+        loss = self.nn.BCEWithLogitsLoss(reduction="sum")
+        X, Z = self.batch(batch_size, channels_last=False)
+        ones, zeros = torch.ones(batch_size, 1, 1, 1), torch.zeros(batch_size, 1, 1, 1)
+
+        def step():
+            trainer_D.zero_grad()
+            fake_X = net_G(Z)
+            loss_D = (loss(net_D(X), ones) + loss(net_D(fake_X.detach()), zeros)) / 2
+            loss_D.backward()
+            trainer_D.step()
+            trainer_G.zero_grad()
+            loss_G = loss(net_D(net_G(Z)), ones)
+            loss_G.backward()
+            trainer_G.step()
+            return float(loss_D), float(loss_G)
+        return step
+
+    def chapter_step(self, batch_size):
+        d2l = self.d2l
+        net_D, net_G = self.networks(channels_last=True)
+        trainer_D, trainer_G = self.trainers(net_D, net_G)
+        loss = self.nn.BCEWithLogitsLoss(reduction="sum")
+        X, Z = self.batch(batch_size, channels_last=True)
+
+        def step():
+            return (d2l.update_D(X, Z, net_D, net_G, loss, trainer_D),
+                    d2l.update_G(Z, net_D, net_G, loss, trainer_G))
+        return step
+
+    def pipeline(self, images, batch_size):
+        torch = self.torch
+        X_all = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+        data_iter = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(X_all), batch_size=batch_size, shuffle=True)
+        return lambda: sum(X.shape[0] for (X,) in data_iter)
+
+
+class MXNetBench:
+    def __init__(self):
+        from mxnet import autograd, gluon, init, np as mnp, npx
+        from d2l_shim import mxnet as d2l
+        npx.set_np()
+        self.autograd, self.gluon, self.init, self.np, self.d2l = autograd, gluon, init, mnp, d2l
+
+    def networks(self, hybridize):
+        ns = chapter_namespace("mxnet", "dcgan", NETWORK_NAMES)
+        nets = ns["net_D"], ns["net_G"]
+        for net in nets:
+            net.initialize(self.init.Normal(0.02), force_reinit=True)
+            if hybridize:
+                net.hybridize(static_alloc=True, static_shape=True)
+        return nets
+
+    def trainers(self, net_D, net_G, lr=0.005):
+        adam = {"learning_rate": lr, "beta1": 0.5}
+        return (self.gluon.Trainer(net_D.collect_params(), "adam", adam),
+                self.gluon.Trainer(net_G.collect_params(), "adam", adam))
+
+    def batch(self, batch_size):
+        return (self.np.random.uniform(-1, 1, size=(batch_size, 3, 64, 64)),
+                self.np.random.normal(0, 1, size=(batch_size, LATENT_DIM, 1, 1)))
+
+    def plain_step(self, batch_size):
+        autograd, np = self.autograd, self.np
+        net_D, net_G = self.networks(hybridize=False)
+        trainer_D, trainer_G = self.trainers(net_D, net_G)
+        loss = self.gluon.loss.SigmoidBCELoss()
+        X, Z = self.batch(batch_size)
+        ones, zeros = np.ones((batch_size,)), np.zeros((batch_size,))
+
+        def step():
+            with autograd.record():
+                fake_X = net_G(Z)
+                loss_D = (loss(net_D(X), ones) + loss(net_D(fake_X.detach()), zeros)) / 2
+            loss_D.backward()
+            trainer_D.step(batch_size)
+            with autograd.record():
+                loss_G = loss(net_D(net_G(Z)), ones)
+            loss_G.backward()
+            trainer_G.step(batch_size)
+            return float(loss_D.sum()), float(loss_G.sum())
+        return step
+
+    def chapter_step(self, batch_size):
+        d2l = self.d2l
+        net_D, net_G = self.networks(hybridize=True)
+        trainer_D, trainer_G = self.trainers(net_D, net_G)
+        loss = self.gluon.loss.SigmoidBCELoss()
+        X, Z = self.batch(batch_size)
+
+        def step():
+            return (d2l.update_D(X, Z, net_D, net_G, loss, trainer_D),
+                    d2l.update_G(Z, net_D, net_G, loss, trainer_G))
+        return step
+
+    def pipeline(self, images, batch_size):
+        gluon, np = self.gluon, self.np
+        X_all = np.array(images, dtype="float32").transpose(0, 3, 1, 2) / 127.5 - 1
+        data_iter = gluon.data.DataLoader(
+            gluon.data.ArrayDataset(X_all), batch_size=batch_size, shuffle=True)
+        return lambda: sum(X.shape[0] for X in data_iter)
+
+
+class TensorFlowBench:
+    def __init__(self):
+        import tensorflow as tf
+        from d2l_shim import tensorflow as d2l
+        self.tf, self.d2l = tf, d2l
+
+    def networks(self):
+        ns = chapter_namespace("tensorflow", "dcgan", NETWORK_NAMES)
+        net_D, net_G = ns["net_D"], ns["net_G"]
+        net_D(self.tf.zeros((1, 64, 64, 3)))
+        net_G(self.tf.zeros((1, 1, 1, LATENT_DIM)))
+        for net in (net_D, net_G):
+            for w in net.trainable_variables:
+                w.assign(self.tf.random.normal(w.shape, stddev=0.02))
+        return net_D, net_G
+
+    def trainers(self, lr=0.005):
+        adam = {"learning_rate": lr, "beta_1": 0.5, "beta_2": 0.999, "epsilon": 1e-8}
+        return self.tf.keras.optimizers.Adam(**adam), self.tf.keras.optimizers.Adam(**adam)
+
+    def batch(self, batch_size):
+        tf = self.tf
+        return (tf.random.uniform((batch_size, 64, 64, 3), -1, 1),
+                tf.random.normal((batch_size, 1, 1, LATENT_DIM)))
+
+    def loss(self):
+        return self.tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction="sum")
+
+    def plain_step(self, batch_size):
+        tf = self.tf
+        net_D, net_G = self.networks()
+        trainer_D, trainer_G = self.trainers()
+        loss = self.loss()
+        X, Z = self.batch(batch_size)
+        ones, zeros = tf.ones((batch_size, 1, 1, 1)), tf.zeros((batch_size, 1, 1, 1))
+
+        def step():
+            fake_X = net_G(Z, training=True)
+            with tf.GradientTape() as tape:
+                loss_D = (loss(ones, net_D(X, training=True))
+                          + loss(zeros, net_D(fake_X, training=True))) / 2
+            grads = tape.gradient(loss_D, net_D.trainable_variables)
+            trainer_D.apply_gradients(zip(grads, net_D.trainable_variables))
+            with tf.GradientTape() as tape:
+                loss_G = loss(ones, net_D(net_G(Z, training=True), training=True))
+            grads = tape.gradient(loss_G, net_G.trainable_variables)
+            trainer_G.apply_gradients(zip(grads, net_G.trainable_variables))
+            return float(loss_D), float(loss_G)
+        return step
+
+    def chapter_step(self, batch_size):
+        d2l = self.d2l
+        net_D, net_G = self.networks()
+        trainer_D, trainer_G = self.trainers()
+        loss = self.loss()
+        X, Z = self.batch(batch_size)
+
+        def step():
+            return (d2l.update_D(X, Z, net_D, net_G, loss, trainer_D),
+                    d2l.update_G(Z, net_D, net_G, loss, trainer_G))
+        return step
+
+    def pipeline(self, images, batch_size):
+        tf = self.tf
+        X_all = tf.cast(images, tf.float32) / 127.5 - 1
+        data_iter = (tf.data.Dataset.from_tensor_slices(X_all)
+                     .shuffle(len(images)).batch(batch_size).prefetch(tf.data.AUTOTUNE))
+        return lambda: sum(int(X.shape[0]) for X in data_iter)
+
+
+BENCHES = {"mxnet": MXNetBench, "pytorch": PyTorchBench, "tensorflow": TensorFlowBench}
+
+
+def pipeline_result(bench, framework, batch_size, repeats):
+    """Images/s of the data pipeline: PNG archive -> decoded array (first run,
+    then cached) and cached array -> batches, per epoch."""
+    from d2l_shim import hub, images as image_io
+    folder = hub.download_extract("noto_emoji_64")
+    cache = image_io.cache_path(folder, 64)
+    if os.path.exists(cache):
+        os.remove(cache)  # time the one-off decode too
+    start = time.perf_counter()
+    images = image_io.read_image_folder(folder, size=64)
+    decode_rate = len(images) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    image_io.read_image_folder(folder, size=64)
+    cached_rate = len(images) / (time.perf_counter() - start)
+    epoch = bench.pipeline(images, batch_size)
+    rate, rates = median_rate(epoch, 1, warmup=1, repeats=repeats, steps_per_repeat=1)
+    return {"framework": framework, "kind": "pipeline", "batch_size": batch_size,
+            "images": len(images), "decode_png_images_per_s": decode_rate,
+            "load_cached_images_per_s": cached_rate,
+            "epoch_images_per_s": rate * len(images), "runs": [r * len(images) for r in rates]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--framework", required=True, choices=sorted(BENCHES))
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--variants", nargs="+", default=["plain", "chapter"])
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2, help="steps per timed repeat")
+    args = parser.parse_args(argv)
+    bench = BENCHES[args.framework]()
+    for batch_size in args.batch_sizes:
+        for variant in args.variants:
+            step = getattr(bench, f"{variant}_step")(batch_size)
+            rate, rates = median_rate(step, batch_size, args.warmup, args.repeats, args.steps)
+            print(json.dumps({"framework": args.framework, "kind": "step", "variant": variant,
+                              "batch_size": batch_size, "examples_per_s": rate, "runs": rates}),
+                  flush=True)
+    print(json.dumps(pipeline_result(bench, args.framework, 64, args.repeats)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
