@@ -11,6 +11,7 @@ SHARED = {
     "d2l_shim.plotting": ("use_svg_display", "set_figsize", "set_axes", "plot",
                           "Animator", "image_grid"),
     "d2l_shim.hub": ("DATA_HUB", "DATA_URL", "download", "download_extract"),
+    "d2l_shim.fashion_mnist": ("get_fashion_mnist_labels",),
     "d2l_shim.images": ("read_image_folder",),
     "d2l_shim.profiles": ("profile_name",),
     "d2l_shim.training": ("check_finite_losses",),
@@ -25,6 +26,7 @@ PER_FRAMEWORK = {
     "set_seed": "(seed)",
     "update_D": "(X, Z, net_D, net_G, loss, trainer_D)",
     "update_G": "(Z, net_D, net_G, loss, trainer_G)",
+    "load_data_fashion_mnist": "(batch_size, resize=None)",
 }
 
 PUBLIC_NAMES = tuple(sorted(

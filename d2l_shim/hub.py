@@ -20,11 +20,30 @@ Environment variables
         under the same name, the last path component of the original URL:
         for ``https://host/a/pokemon.zip`` and the mirror
         ``http://intranet/d2l`` the request is
-        ``http://intranet/d2l/pokemon.zip``.
+        ``http://intranet/d2l/pokemon.zip``.  A base without ``://`` is a
+        local folder holding the files (a folder whose path has spaces must
+        be given as a ``file://`` URL).
     ``D2L_DOWNLOAD_TIMEOUT``
         Seconds to wait for a server before giving up (default 60).
     ``CI``
-        When set, no progress bar is shown.
+        When set (to anything but ``0``, ``false`` or ``no``), no progress
+        bar is shown.
+
+Failures that pass
+    A connection reset, a server error (HTTP 5xx) or a body cut short is
+    tried again, ``RETRY_ATTEMPTS`` times in all, waiting
+    ``RETRY_BACKOFF_SECONDS`` and then twice as long each time.  Client
+    errors (HTTP 4xx), refused connections, unknown hosts, timeouts and
+    sha1 mismatches are not retried: asking again would fail the same way,
+    or (for a timeout) only multiply the wait.  The next mirror, if any, is
+    tried instead.
+
+Concurrency
+    Two processes (or threads) downloading the same file take turns on a
+    lock file next to it, so the second finds the first one's copy.  Where
+    file locks are unavailable (Windows, some network file systems) both
+    download, each into its own temporary file, and the atomic rename
+    leaves one complete, verified copy.
 
 Sources
     ``http://``, ``https://`` and ``file://`` URLs all take the same path
@@ -40,6 +59,7 @@ Errors
     :class:`UnsafeArchiveError`, a subclass of ``ValueError``.
 """
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -50,10 +70,16 @@ import shutil
 import socket
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+
+try:
+    import fcntl
+except ImportError:  # Windows: downloads rely on the atomic rename alone
+    fcntl = None
 
 __all__ = ['DATA_HUB', 'DATA_URL', 'DownloadError', 'UnsafeArchiveError',
            'data_root', 'sha1', 'download', 'extract', 'download_extract',
@@ -72,6 +98,16 @@ DEFAULT_TIMEOUT_SECONDS = 60.0
 # Small files finish before a progress bar would tell the reader anything.
 PROGRESS_BAR_MIN_BYTES = 5 * 1024 * 1024
 _CHUNK_BYTES = 1024 * 1024
+
+#: Tries per source for transient failures (connection reset, HTTP 5xx, body
+#: cut short), and the wait before the first retry; it doubles each time.
+RETRY_ATTEMPTS = 3
+RETRY_BACKOFF_SECONDS = 1.0
+
+# Cached files are shared data: readable by everyone, as open() would make
+# them under the usual umask 022 (mkstemp and mkdtemp create 0600 and 0700).
+_FILE_MODE = 0o644
+_FOLDER_MODE = 0o755
 
 # Suffixes removed from an archive's file name to name its folder; longer
 # ones first so that 'x.tar.gz' becomes 'x', not 'x.tar'.
@@ -162,8 +198,16 @@ def _candidate_urls(url):
     if urllib.parse.urlsplit(url).scheme not in ('http', 'https'):
         return [url]
     file_name = urllib.parse.quote(_file_name_from_url(url))
-    mirrors = [base.rstrip('/') + '/' + file_name for base in _mirror_bases()]
+    mirrors = [_base_as_url(base).rstrip('/') + '/' + file_name
+               for base in _mirror_bases()]
     return mirrors + [url]
+
+
+def _base_as_url(base):
+    """A mirror base as a URL; a plain folder path becomes a file:// URL."""
+    if _is_url(base):
+        return base
+    return pathlib.Path(os.path.expanduser(base)).resolve().as_uri()
 
 
 def _timeout_seconds(timeout):
@@ -179,9 +223,15 @@ def _timeout_seconds(timeout):
                          f'{configured!r}') from None
 
 
+def _running_in_ci():
+    """True if ``$CI`` is set to something other than a "no" value."""
+    value = os.environ.get('CI', '').strip().lower()
+    return value not in ('', '0', 'false', 'no')
+
+
 def _show_progress(total_bytes):
     return (total_bytes is not None and total_bytes > PROGRESS_BAR_MIN_BYTES
-            and not os.environ.get('CI'))
+            and not _running_in_ci())
 
 
 def _remove_quietly(path):
@@ -196,24 +246,58 @@ def _remove_quietly(path):
 # --------------------------------------------------------------------------
 
 class _SourceFailed(Exception):
-    """One candidate URL failed; ``reason`` says why in a few words."""
+    """One candidate URL failed; ``reason`` says why in a few words.
 
-    def __init__(self, url, reason, actual_sha1=None):
+    ``transient`` marks failures worth another try (see the module
+    docstring); ``actual_sha1`` is set for a complete body with the wrong
+    content.
+    """
+
+    def __init__(self, url, reason, actual_sha1=None, transient=False):
         super().__init__(f'{url}: {reason}')
         self.url = url
         self.reason = reason
         self.actual_sha1 = actual_sha1
+        self.transient = transient
+        self.attempts = 1
+
+    def __str__(self):
+        tries = f' ({self.attempts} attempts)' if self.attempts > 1 else ''
+        return f'{self.url}: {self.reason}{tries}'
+
+
+def _network_cause(err):
+    """The underlying exception of a urllib error (or the error itself)."""
+    if isinstance(err, urllib.error.URLError) and \
+            not isinstance(err, urllib.error.HTTPError):
+        return err.reason
+    return err
+
+
+def _is_transient(err):
+    """True for failures that a later try may not see: 5xx, resets.
+
+    http.client.RemoteDisconnected (the server hung up before answering)
+    is a ConnectionResetError, so it counts as a reset.
+    """
+    if isinstance(err, urllib.error.HTTPError):
+        return err.code >= 500
+    cause = _network_cause(err)
+    return isinstance(cause, (ConnectionResetError, ConnectionAbortedError,
+                              BrokenPipeError, http.client.IncompleteRead))
 
 
 def _describe_network_error(err, timeout):
     """A short human reason for a urllib / socket / http.client error."""
     if isinstance(err, urllib.error.HTTPError):
         return f'HTTP error {err.code} {err.reason}'
-    reason = err.reason if isinstance(err, urllib.error.URLError) else err
+    reason = _network_cause(err)
     if isinstance(reason, (socket.timeout, TimeoutError)):
         return f'no answer within {timeout:g} s (timed out)'
     if isinstance(reason, ConnectionRefusedError):
         return 'connection refused'
+    if isinstance(reason, ConnectionResetError):
+        return f'connection reset by the server ({reason})'
     if isinstance(reason, socket.gaierror):
         return f'host name could not be resolved ({reason})'
     if isinstance(reason, FileNotFoundError):
@@ -236,6 +320,7 @@ def _stream_to_temp_file(url, folder, file_name, timeout):
     try:
         with os.fdopen(fd, 'wb') as out:
             digest = _copy_response(url, out, file_name, timeout)
+        os.chmod(temp_path, _FILE_MODE)
         return temp_path, digest
     except BaseException:
         _remove_quietly(temp_path)
@@ -243,7 +328,11 @@ def _stream_to_temp_file(url, folder, file_name, timeout):
 
 
 def _copy_response(url, out, file_name, timeout):
-    """Copy the body of ``url`` into ``out``; return its sha1 hex digest."""
+    """Copy the body of ``url`` into ``out``; return its sha1 hex digest.
+
+    Redirects are followed (by urllib); the file keeps the name of the URL
+    asked for.
+    """
     digest = hashlib.sha1()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -256,11 +345,15 @@ def _copy_response(url, out, file_name, timeout):
             total = int(length) if length and length.isdigit() else None
             received = _copy_chunks(response, out, digest, total, file_name)
     except _NETWORK_ERRORS as err:
-        raise _SourceFailed(url, _describe_network_error(err, timeout)) \
-            from err
+        if isinstance(err, urllib.error.HTTPError):
+            err.close()  # it holds the error page's open connection
+        raise _SourceFailed(url, _describe_network_error(err, timeout),
+                            transient=_is_transient(err)) from err
     if total is not None and received != total:
+        # http.client reports a connection closed early as a short read,
+        # not as an error; the declared length is the only witness.
         raise _SourceFailed(url, f'connection closed after {received} of '
-                                 f'{total} bytes')
+                                 f'{total} bytes', transient=True)
     return digest.hexdigest()
 
 
@@ -300,9 +393,42 @@ def _fetch_verified(url, folder, file_name, expected_sha1, timeout):
     return temp_path
 
 
-def _failure_message(name, file_name, target, expected_sha1, failures):
+def _backoff_seconds(retry_number):
+    """Wait before retry 1, 2, ...: the base delay, doubled each time."""
+    return RETRY_BACKOFF_SECONDS * 2 ** (retry_number - 1)
+
+
+def _sleep(seconds):
+    time.sleep(seconds)  # a seam for the tests, which record the waits
+
+
+def _fetch_with_retries(url, folder, file_name, expected_sha1, timeout):
+    """:func:`_fetch_verified`, tried again after transient failures only.
+
+    At most ``RETRY_ATTEMPTS`` tries; the last failure is raised with the
+    number of attempts recorded.
+    """
+    attempt = 1
+    while True:
+        try:
+            return _fetch_verified(url, folder, file_name, expected_sha1,
+                                   timeout)
+        except _SourceFailed as failure:
+            failure.attempts = attempt
+            if not failure.transient or attempt >= RETRY_ATTEMPTS:
+                raise
+        _sleep(_backoff_seconds(attempt))
+        attempt += 1
+
+
+def _failure_message(name, file_name, target, expected_sha1, failures,
+                     stale_sha1=None):
     """One paragraph: what failed, where, and what the user can do."""
     tried = '; '.join(str(failure) for failure in failures)
+    stale_note = ''
+    if stale_sha1 is not None:
+        stale_note = (f' The copy that was in the cache had sha1 '
+                      f'{stale_sha1} and was removed.')
     mismatches = [f for f in failures if f.actual_sha1 is not None]
     if mismatches and len(mismatches) == len(failures):
         update_hint = (f'register its sha1 in DATA_HUB[{name!r}]'
@@ -312,17 +438,18 @@ def _failure_message(name, file_name, target, expected_sha1, failures):
             f'Data set {name!r}: the file {file_name!r} was downloaded but '
             f'its content is not the expected one ({tried}). The transfer '
             f'may have been corrupted or the file changed upstream; nothing '
-            f'was saved. Try again later, or get a copy with sha1 '
-            f'{expected_sha1} and place it at {target!r}. If you trust the '
-            f'new file, {update_hint}.')
+            f'was saved.{stale_note} Try again later, or get a copy with '
+            f'sha1 {expected_sha1} and place it at {target!r}. If you trust '
+            f'the new file, {update_hint}.')
     hash_hint = f' (its sha1 must be {expected_sha1})' if expected_sha1 else ''
     return (
         f'Could not download data set {name!r} (file {file_name!r}). '
-        f'Tried: {tried}. If this machine has no internet access, fetch the '
-        f'file elsewhere and place it by hand at {target!r}{hash_hint}, or '
-        f'set the environment variable {MIRRORS_ENV} to base URLs (separated '
-        f'by spaces or commas) that serve {file_name!r}; they are tried in '
-        f'order before the original URL.')
+        f'Tried: {tried}.{stale_note} If this machine has no internet '
+        f'access, fetch the file elsewhere and place it by hand at '
+        f'{target!r}{hash_hint}, or set the environment variable '
+        f'{MIRRORS_ENV} to base URLs or folders (separated by spaces or '
+        f'commas) that serve {file_name!r}; they are tried in order before '
+        f'the original URL.')
 
 
 def _cached(path, expected_sha1):
@@ -334,6 +461,90 @@ def _cached(path, expected_sha1):
     if not os.path.isfile(path):
         return False
     return not expected_sha1 or sha1(path) == expected_sha1.lower()
+
+
+def _discard_stale_copy(path):
+    """Remove a cached file that failed its check; return its sha1 or None.
+
+    A file with the wrong sha1 is never returned, and left in place it
+    would look cached to anything that only checks that the file exists.
+    """
+    if not os.path.isfile(path):
+        return None
+    stale_sha1 = sha1(path)
+    _remove_quietly(path)
+    return stale_sha1
+
+
+def _lock_path(target):
+    parent, name = os.path.split(target)
+    return os.path.join(parent, f'.{name}.lock')
+
+
+@contextlib.contextmanager
+def _exclusive_lock(lock_path):
+    """Hold an exclusive lock on ``lock_path`` (created and removed here).
+
+    The lock file is deleted on release while still locked, so a waiter
+    that then gets the lock may hold a file that no longer has a name; it
+    checks that and starts over on the new file.  Without ``fcntl`` or
+    where ``flock`` is refused (some network file systems) no lock is
+    taken: downloads then rely on the atomic rename alone.
+    """
+    fd = _acquire_lock_file(lock_path) if fcntl is not None else None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            _remove_quietly(lock_path)
+            os.close(fd)
+
+
+def _acquire_lock_file(lock_path):
+    """Open and flock ``lock_path``; the locked fd, or None if unsupported."""
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            os.close(fd)
+            return None
+        if _names_open_file(lock_path, fd):
+            return fd
+        os.close(fd)  # the holder removed it meanwhile: lock the new one
+
+
+def _names_open_file(path, fd):
+    """True if ``path`` still names the file open as ``fd``."""
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (on_disk.st_dev, on_disk.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _download_into(target, name, url, expected_sha1, timeout, stale_sha1):
+    """Try each source for ``url``; rename a verified copy to ``target``."""
+    folder, file_name = os.path.split(target)
+    failures = []
+    for candidate in _candidate_urls(url):
+        try:
+            temp_path = _fetch_with_retries(candidate, folder, file_name,
+                                            expected_sha1, timeout)
+        except _SourceFailed as failure:
+            failures.append(failure)
+            continue
+        try:
+            os.replace(temp_path, target)
+        except BaseException:
+            _remove_quietly(temp_path)
+            raise
+        return target
+    raise DownloadError(_failure_message(name, file_name, target,
+                                         expected_sha1, failures,
+                                         stale_sha1)) \
+        from failures[-1].__cause__
 
 
 def download(url, folder=None, sha1_hash=None, *, timeout=None):
@@ -351,40 +562,29 @@ def download(url, folder=None, sha1_hash=None, *, timeout=None):
     Returns:
         The path of the local file, named after the URL's last component.
 
-    A cached file with the right sha1 is returned at once; one with a wrong
-    sha1 is fetched again.  The data is streamed into a temporary file in
-    ``folder``, its sha1 is checked after the transfer, and only then is it
-    renamed to the final name, so an interrupted or corrupted download never
-    looks like a cached file.  Raises :class:`DownloadError` if no source
-    delivered the file.
+    A cached file with the right sha1 is returned at once.  One with a
+    wrong sha1 is removed and fetched again, once: if the fresh copy is
+    wrong too, the error names the data set, the URL and both hashes.  The
+    data is streamed into a temporary file in ``folder``, its sha1 is
+    checked after the transfer, and only then is it renamed to the final
+    name, so an interrupted or corrupted download never looks like a cached
+    file.  Transient failures are retried (see the module docstring).
+    Raises :class:`DownloadError` if no source delivered the file.
     """
     name, url, expected_sha1 = _resolve_source(url, sha1_hash)
     folder = data_root() if folder is None else folder
     os.makedirs(folder, exist_ok=True)
-    file_name = _file_name_from_url(url)
-    target = os.path.join(folder, file_name)
+    target = os.path.join(folder, _file_name_from_url(url))
     if _cached(target, expected_sha1):
         return target
-
     timeout = _timeout_seconds(timeout)
-    failures = []
-    for candidate in _candidate_urls(url):
-        try:
-            temp_path = _fetch_verified(candidate, folder, file_name,
-                                        expected_sha1, timeout)
-        except _SourceFailed as failure:
-            failures.append(failure)
-            continue
-        try:
-            os.replace(temp_path, target)
-        except BaseException:
-            _remove_quietly(temp_path)
-            raise
-        return target
-
-    raise DownloadError(_failure_message(name, file_name, target,
-                                         expected_sha1, failures)) \
-        from failures[-1].__cause__
+    with _exclusive_lock(_lock_path(target)):
+        # Another process may have finished this download while we waited.
+        if _cached(target, expected_sha1):
+            return target
+        stale_sha1 = _discard_stale_copy(target)
+        return _download_into(target, name, url, expected_sha1, timeout,
+                              stale_sha1)
 
 
 def download_all():
@@ -524,30 +724,41 @@ def _extract_once(archive, target):
     The archive is unpacked into a temporary folder next to ``target`` and
     renamed into place only when complete; only then is a marker holding
     the archive's sha1 written.  A folder without a matching marker is
-    treated as unfinished or stale and replaced.  Returns True if the
-    archive's members were wrapped in a single top folder named like
-    ``target`` (the usual layout, e.g. ``pokemon.zip`` -> ``pokemon/``).
+    treated as unfinished or stale and replaced.  Processes extracting the
+    same archive take turns (see :func:`_exclusive_lock`), so none swaps
+    the folder while another reads it.  Returns True if the archive's
+    members were wrapped in a single top folder named like ``target`` (the
+    usual layout, e.g. ``pokemon.zip`` -> ``pokemon/``).
     """
-    parent, stem = os.path.split(target)
     archive_sha1 = sha1(archive)
     if _is_extracted(target, archive_sha1):
         return _read_marker(target)[1]
+    with _exclusive_lock(_lock_path(target)):
+        if _is_extracted(target, archive_sha1):
+            # Another process finished the same extraction meanwhile.
+            return _read_marker(target)[1]
+        return _extract_into_place(archive, archive_sha1, target)
 
+
+def _extract_into_place(archive, archive_sha1, target):
+    """Unpack into a staging folder, rename it to ``target``, mark it done."""
+    parent, stem = os.path.split(target)
     staging = tempfile.mkdtemp(dir=parent, prefix=f'.{stem}.extracting-')
     try:
         _extract_archive_into(archive, staging)
         top_folder = _single_top_folder(staging, stem)
         finished = top_folder if top_folder is not None else staging
-        if _is_extracted(target, archive_sha1):
-            # Another process finished the same extraction meanwhile.
-            return _read_marker(target)[1]
         # Drop the marker first: from here on ``target`` is not trusted.
         _remove_quietly(_marker_path(target))
         _move_aside_and_delete(target)
+        if top_folder is None:
+            # The staging folder itself becomes the data folder; mkdtemp
+            # made it private (0700), and the cache is shared data.
+            os.chmod(staging, _FOLDER_MODE)
         try:
             os.replace(finished, target)
         except OSError:
-            # Another process may have finished the same extraction first.
+            # Without file locks another process may have finished first.
             if _is_extracted(target, archive_sha1):
                 return _read_marker(target)[1]
             raise
@@ -602,3 +813,25 @@ EMBEDDED_DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'da
 DATA_HUB['noto_emoji_64'] = (
     pathlib.Path(EMBEDDED_DATA_DIR, 'noto_emoji_64.zip').as_uri(),
     'a49f94e861c8f80b24a82bc7c35d93229b14fa7c')
+
+# Fashion-MNIST (Zalando Research, MIT license), for the DCGAN chapter's
+# exercise; read by d2l_shim.fashion_mnist.  The URLs are the ones listed in
+# https://github.com/zalandoresearch/fashion-mnist#get-the-data (also used by
+# torchvision).  Zalando and torchvision publish md5s only; these sha1s are
+# the ones MXNet Gluon's FashionMNIST checks for its copies of the same four
+# files, which it mirrors byte for byte (its MNIST sha1s are those other
+# projects publish for the files at yann.lecun.com).  MXNet's copies can
+# serve as a mirror; set D2L_DATA_MIRRORS to
+# https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/gluon/dataset/fashion-mnist
+FASHION_MNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
+for _name, _file_name, _sha1 in (
+        ('fashion_mnist_train_images', 'train-images-idx3-ubyte.gz',
+         '0cf37b0d40ed5169c6b3aba31069a9770ac9043d'),
+        ('fashion_mnist_train_labels', 'train-labels-idx1-ubyte.gz',
+         '236021d52f1e40852b06a4c3008d8de8aef1e40b'),
+        ('fashion_mnist_test_images', 't10k-images-idx3-ubyte.gz',
+         '626ed6a7c06dd17c0eec72fa3be1740f146a2863'),
+        ('fashion_mnist_test_labels', 't10k-labels-idx1-ubyte.gz',
+         '17f9ab60e7257a1620f4ad76bbbaf857c3920701')):
+    DATA_HUB[_name] = (FASHION_MNIST_URL + _file_name, _sha1)
+del _name, _file_name, _sha1

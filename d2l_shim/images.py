@@ -2,8 +2,14 @@
 
 Decoding PNGs is far slower than a training step's data needs, so the folder is
 decoded a single time and cached next to it as ``<folder>-<size>px.npz``; every
-later epoch (and every later run) reads the array. The cache is rebuilt when the
-list of image files changes.
+later epoch (and every later run) reads the array. The cache is rebuilt when an
+image file is added, removed or changed (its size or modification time), or when
+the way images are decoded changes (``CACHE_VERSION``).
+
+Images with transparency (RGBA, LA, palette images with a transparent colour)
+are composited on white, so sprites drawn on a transparent background look as
+intended. A file that cannot be decoded raises :class:`ImageReadError` naming
+it; it is never skipped silently.
 """
 import os
 import tempfile
@@ -12,6 +18,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+#: Bump when decoding changes, so caches written by older code are rebuilt.
+CACHE_VERSION = 2
+
+# The cache sits beside shared data; mkstemp would make it private (0600).
+_CACHE_FILE_MODE = 0o644
 
 
 class ImageReadError(ValueError):
@@ -27,6 +39,19 @@ def list_images(folder):
             if name.lower().endswith(IMAGE_SUFFIXES):
                 found.append(os.path.relpath(os.path.join(root, name), folder))
     return sorted(found)
+
+
+def fingerprint(folder, files):
+    """One string per file, ``path<TAB>size<TAB>mtime_ns``: what the cache is of.
+
+    Size and modification time change whenever a file is rewritten, which is
+    far cheaper to check than hashing every image on every run.
+    """
+    entries = []
+    for relative in files:
+        info = os.stat(os.path.join(folder, relative))
+        entries.append(f"{relative}\t{info.st_size}\t{info.st_mtime_ns}")
+    return entries
 
 
 def to_rgb_on_white(image):
@@ -48,7 +73,10 @@ def decode_image(path, size):
         with Image.open(path) as image:
             image.load()
             rgb = to_rgb_on_white(image)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    # Pillow reports broken files with any of these, depending on the format
+    # and on where the data stops making sense.
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError,
+            SyntaxError, ValueError, EOFError) as err:
         raise ImageReadError(
             f"cannot read image {path}: {err}. Delete or replace this file "
             "(re-extract the archive with download_extract) and run again.") from err
@@ -65,29 +93,33 @@ def spread_indices(total, count):
 
 
 def cache_path(folder, size):
+    """Where the decoded array of ``folder`` at ``size`` pixels is kept."""
     folder = os.path.normpath(folder)
     return f"{folder}-{size}px.npz"
 
 
-def load_cache(path, files):
-    """The cached array if it was made from exactly ``files``, else None."""
+def load_cache(path, stamp):
+    """The cached array if it was made from exactly ``stamp``, else None."""
     if not os.path.exists(path):
         return None
     try:
         with np.load(path, allow_pickle=False) as cached:
-            if cached["files"].tolist() == files:
+            if (int(cached["version"]) == CACHE_VERSION
+                    and cached["files"].tolist() == stamp):
                 return cached["images"]
-    except (OSError, ValueError, KeyError):
-        pass  # an unreadable cache is rebuilt below
+    except (OSError, ValueError, KeyError, EOFError):
+        pass  # an unreadable or older cache is rebuilt by the caller
     return None
 
 
-def save_cache(path, images, files):
+def save_cache(path, images, stamp):
     """Write the cache atomically so a crash never leaves half a file behind."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".npz.tmp")
     try:
         with os.fdopen(fd, "wb") as out:
-            np.savez(out, images=images, files=np.array(files))
+            np.savez(out, images=images, files=np.array(stamp),
+                     version=np.array(CACHE_VERSION))
+        os.chmod(tmp, _CACHE_FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -95,21 +127,32 @@ def save_cache(path, images, files):
         raise
 
 
+def _check_limit(limit):
+    if limit is not None and (isinstance(limit, bool)
+                              or not isinstance(limit, (int, np.integer))
+                              or limit < 1):
+        raise ValueError(f"limit must be None or a positive number of images, "
+                         f"got {limit!r}")
+
+
 def read_image_folder(folder, size=64, limit=None):
     """All images below ``folder`` as one uint8 array of shape (N, size, size, 3).
 
     Images are composited on white, resized to ``size`` x ``size`` and decoded
     only once (see the module docstring). ``limit`` keeps that many images
-    spread evenly over the sorted file list, for short runs.
+    spread evenly over the sorted file list, for short runs. A file that is not
+    a readable image raises :class:`ImageReadError` naming it.
     """
+    _check_limit(limit)
     files = list_images(folder)
     if not files:
         raise FileNotFoundError(
             f"no image files ({', '.join(IMAGE_SUFFIXES)}) below {folder}: "
             "check the path returned by download_extract")
     path = cache_path(folder, size)
-    images = load_cache(path, files)
+    stamp = fingerprint(folder, files)
+    images = load_cache(path, stamp)
     if images is None:
         images = np.stack([decode_image(os.path.join(folder, f), size) for f in files])
-        save_cache(path, images, files)
+        save_cache(path, images, stamp)
     return images[spread_indices(len(images), limit)]

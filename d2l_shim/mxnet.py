@@ -8,10 +8,10 @@ import random
 
 import mxnet as mx
 import numpy as onp
-from mxnet import autograd, np, npx
+from mxnet import autograd, gluon, np, npx
 from mxnet.gluon.parameter import DeferredInitializationError
 
-from . import plotting
+from . import fashion_mnist, plotting
 from ._exports import *  # noqa: F401,F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
@@ -122,3 +122,25 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
         loss_G.backward()
     trainer_G.step(1)
     return float(loss_G)
+
+
+def load_data_fashion_mnist(batch_size, resize=None):
+    """Fashion-MNIST as (train_iter, test_iter), DataLoaders of (X, y).
+
+    X is float32 in [0, 1] of shape (N, 1, 28, 28), or (N, 1, resize, resize);
+    y holds int32 labels 0-9 (``get_fashion_mnist_labels`` names them). The
+    training set is reshuffled every epoch. The archives come through the data
+    hub; see ``d2l_shim.fashion_mnist``.
+    """
+    def data_loader(split, shuffle):
+        images, labels = fashion_mnist.load_fashion_mnist_arrays(split, resize)
+        # uint8 until batched: 4x smaller than float32.
+        dataset = gluon.data.ArrayDataset(images[:, None], labels.astype(onp.int32))
+        return gluon.data.DataLoader(dataset, batch_size, shuffle=shuffle,
+                                     batchify_fn=_uint8_batch_to_float)
+    return data_loader("train", True), data_loader("test", False)
+
+
+def _uint8_batch_to_float(samples):
+    X, y = (onp.stack(column) for column in zip(*samples))
+    return np.array(X, dtype="float32") / 255, np.array(y, dtype="int32")

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import tensorflow as tf
 
-from . import plotting
+from . import fashion_mnist, plotting
 from ._exports import *  # noqa: F401,F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
@@ -141,3 +141,28 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
     """
     step = _compiled(_generator_step, net_G, net_D, loss, trainer_G)
     return float(step(Z))
+
+
+def load_data_fashion_mnist(batch_size, resize=None):
+    """Fashion-MNIST as (train_iter, test_iter), tf.data datasets of (X, y).
+
+    X is float32 in [0, 1] of shape (N, 28, 28, 1), or (N, resize, resize, 1)
+    (channels last, as Keras wants); y holds int32 labels 0-9
+    (``get_fashion_mnist_labels`` names them). The training set is reshuffled
+    every epoch. The archives come through the data hub; see
+    ``d2l_shim.fashion_mnist``.
+    """
+    def dataset(split, shuffle):
+        images, labels = fashion_mnist.load_fashion_mnist_arrays(split, resize)
+        # uint8 until batched: 4x smaller than float32.
+        data = tf.data.Dataset.from_tensor_slices(
+            (images[..., None], labels.astype(np.int32)))
+        if shuffle:
+            data = data.shuffle(len(images))
+        return (data.batch(batch_size).map(_uint8_batch_to_float)
+                .prefetch(tf.data.AUTOTUNE))
+    return dataset("train", True), dataset("test", False)
+
+
+def _uint8_batch_to_float(X, y):
+    return tf.cast(X, tf.float32) / 255, y

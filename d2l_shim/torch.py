@@ -9,7 +9,7 @@ import random
 import numpy as np
 import torch
 
-from . import plotting
+from . import fashion_mnist, plotting
 from ._exports import *  # noqa: F401,F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
@@ -109,3 +109,26 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
         param.grad = grad
     trainer_G.step()
     return loss_G.item()
+
+
+def load_data_fashion_mnist(batch_size, resize=None):
+    """Fashion-MNIST as (train_iter, test_iter), DataLoaders of (X, y).
+
+    X is float32 in [0, 1] of shape (N, 1, 28, 28), or (N, 1, resize, resize);
+    y holds int64 labels 0-9 (``get_fashion_mnist_labels`` names them). The
+    training set is reshuffled every epoch. The archives come through the data
+    hub; see ``d2l_shim.fashion_mnist``.
+    """
+    def data_loader(split, shuffle):
+        images, labels = fashion_mnist.load_fashion_mnist_arrays(split, resize)
+        dataset = torch.utils.data.TensorDataset(
+            torch.from_numpy(images).unsqueeze(1),  # uint8 until batched: 4x smaller
+            torch.from_numpy(labels.astype(np.int64)))
+        return torch.utils.data.DataLoader(dataset, batch_size, shuffle=shuffle,
+                                           collate_fn=_uint8_batch_to_float)
+    return data_loader("train", True), data_loader("test", False)
+
+
+def _uint8_batch_to_float(samples):
+    X, y = torch.utils.data.default_collate(samples)
+    return X.float() / 255, y

@@ -116,3 +116,19 @@ ADAPTERS = {"mxnet": MXNetAdapter, "pytorch": PyTorchAdapter, "tensorflow": Tens
 
 def adapter(framework):
     return ADAPTERS[framework]()
+
+
+def framework_draws(framework):
+    """A few random numbers from each generator a training run uses: Python's,
+    NumPy's and the framework's own."""
+    import random
+    if framework == "pytorch":
+        import torch
+        own = torch.randn(3).numpy()
+    elif framework == "mxnet":
+        from mxnet import np as mnp
+        own = mnp.random.normal(size=(3,)).asnumpy()
+    else:
+        import tensorflow as tf
+        own = tf.random.normal((3,)).numpy()
+    return [random.random(), *np.random.rand(2), *own]

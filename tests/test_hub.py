@@ -1,7 +1,10 @@
 """Tests for d2l_shim.hub: downloads, caching, verification, extraction.
 
-Only file:// URLs and HTTP servers started here on 127.0.0.1 are used; no
-other address is ever contacted.
+Only file:// URLs and HTTP servers started here on 127.0.0.1 (random free
+port, stopped at the end of each test) are used; no other address is ever
+contacted.  ``FaultyHandler`` injects one fault per URL prefix; each fault
+has a test that checks the outcome and that nothing corrupt is left in the
+cache.
 """
 
 import functools
@@ -10,8 +13,14 @@ import http.server
 import io
 import os
 import socket
+import stat
+import struct
+import subprocess
+import sys
 import tarfile
+import textwrap
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -21,7 +30,9 @@ from d2l_shim import hub
 from d2l_shim.hub import (DownloadError, UnsafeArchiveError, data_root,
                           download, download_extract, extract, sha1)
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = b'pixels of a tiny data set\n' * 100
+BACKOFF = 0.25  # seconds; never actually waited, see ``sleeps``
 
 
 def sha1_of(data):
@@ -41,6 +52,15 @@ def isolated_environment(monkeypatch, tmp_path):
     return cache
 
 
+@pytest.fixture(autouse=True)
+def sleeps(monkeypatch):
+    """Backoff waits are recorded instead of slept, so retries cost nothing."""
+    waits = []
+    monkeypatch.setattr(hub, 'RETRY_BACKOFF_SECONDS', BACKOFF)
+    monkeypatch.setattr(hub, '_sleep', waits.append)
+    return waits
+
+
 @pytest.fixture
 def cache(isolated_environment):
     return isolated_environment
@@ -57,14 +77,135 @@ class QuietRecordingHandler(http.server.SimpleHTTPRequestHandler):
         super().do_GET()
 
 
+class FaultyHandler(QuietRecordingHandler):
+    """Answers ``/<fault>/<file>`` with the file from the server's folder,
+    after the fault; ``ok`` is no fault.  ``seen`` counts the earlier
+    requests for the same path, for faults that pass."""
+
+    def do_GET(self):
+        seen = self.server.record(self.path)
+        fault, _, name = self.path.lstrip('/').partition('/')
+        answer = getattr(self, f'answer_{fault}', None)
+        if answer is None or not (self.directory_path / name).is_file():
+            self.send_error(404)
+            return
+        answer(name, seen)
+
+    @property
+    def directory_path(self):
+        return Path(self.directory)
+
+    def send_file(self, name, declared_length=None, chunk_pause=0.0):
+        data = (self.directory_path / name).read_bytes()
+        self.send_response(200)
+        self.send_header('Content-Length',
+                         str(declared_length or len(data)))
+        self.end_headers()
+        chunk = max(1, len(data) // 8)
+        for start in range(0, len(data), chunk):
+            self.wfile.write(data[start:start + chunk])
+            self.wfile.flush()
+            time.sleep(chunk_pause)
+
+    def answer_ok(self, name, seen):
+        self.send_file(name)
+
+    def answer_flaky500(self, name, seen):
+        if seen == 0:
+            self.send_error(500)
+        else:
+            self.send_file(name)
+
+    def answer_always500(self, name, seen):
+        self.send_error(503)
+
+    def answer_reset(self, name, seen):
+        if seen == 0:
+            # SO_LINGER 0: closing sends a TCP reset instead of a clean FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack('ii', 1, 0))
+            self.connection.close()
+            self.close_connection = True
+        else:
+            self.send_file(name)
+
+    def answer_redirect(self, name, seen):
+        self.send_response(302)
+        self.send_header('Location', f'/ok/{name}')
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+
+    def answer_loop(self, name, seen):
+        self.send_response(302)
+        self.send_header('Location', self.path)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+
+    def answer_stall(self, name, seen):
+        data = (self.directory_path / name).read_bytes()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[:len(data) // 2])
+        self.wfile.flush()
+        self.server.release.wait(10)  # far longer than the client waits
+
+    def answer_truncate(self, name, seen):
+        data = (self.directory_path / name).read_bytes()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(data) * 2))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+        self.close_connection = True
+
+    def answer_truncateonce(self, name, seen):
+        if seen == 0:
+            self.answer_truncate(name, seen)
+        else:
+            self.send_file(name)
+
+    def answer_hold(self, name, seen):
+        """Wait for the test's go (server.release), then send slowly."""
+        self.server.release.wait(20)
+        self.send_file(name, chunk_pause=0.02)
+
+    def answer_together(self, name, seen):
+        """Wait until two clients asked, then send to both at once."""
+        self.server.both_asked.wait(timeout=20)
+        self.send_file(name, chunk_pause=0.02)
+
+
+class RecordingServer(http.server.ThreadingHTTPServer):
+    """Counts requests per path; keeps handler errors instead of printing
+    them (a client that gave up makes the handler's writes fail)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.requests = []
+        self.errors = []
+        self.release = threading.Event()
+        self.both_asked = threading.Barrier(2)
+        self._counts = {}
+        self._lock = threading.Lock()
+
+    def record(self, path):
+        with self._lock:
+            self.requests.append(path)
+            seen = self._counts.get(path, 0)
+            self._counts[path] = seen + 1
+        return seen
+
+    def handle_error(self, request, client_address):
+        self.errors.append(sys.exc_info()[1])
+
+
 class LocalServer:
     """An HTTP server on 127.0.0.1 with a random free port, in a thread."""
 
     def __init__(self, directory, handler=QuietRecordingHandler):
         handler = functools.partial(handler, directory=str(directory))
-        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
-                                                     handler)
-        self.httpd.requests = []
+        self.httpd = RecordingServer(('127.0.0.1', 0), handler)
         self.directory = Path(directory)
         self.url = f'http://127.0.0.1:{self.httpd.server_address[1]}'
         self.thread = threading.Thread(target=self.httpd.serve_forever,
@@ -77,6 +218,8 @@ class LocalServer:
         return self.httpd.requests
 
     def close(self):
+        self.httpd.release.set()  # let stalled handlers finish
+        self.httpd.both_asked.abort()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
@@ -101,6 +244,14 @@ def make_server(tmp_path):
 @pytest.fixture
 def server(make_server):
     return make_server()
+
+
+@pytest.fixture
+def faulty(make_server):
+    """A FaultyHandler server whose folder holds ``data.bin`` = PAYLOAD."""
+    server = make_server('faulty', FaultyHandler)
+    (server.directory / 'data.bin').write_bytes(PAYLOAD)
+    return server
 
 
 @pytest.fixture
@@ -213,7 +364,8 @@ def test_unknown_name_is_a_clear_error():
         download('no-such-data-set')
 
 
-def test_wrong_sha1_raises_and_leaves_nothing(server, cache, monkeypatch):
+def test_wrong_sha1_raises_and_leaves_nothing(server, cache, monkeypatch,
+                                             sleeps):
     (server.directory / 'data.bin').write_bytes(PAYLOAD)
     url = f'{server.url}/data.bin'
     wrong = '0' * 40
@@ -228,15 +380,20 @@ def test_wrong_sha1_raises_and_leaves_nothing(server, cache, monkeypatch):
     assert sha1_of(PAYLOAD) in message
     assert 'place it at' in message
     assert isinstance(excinfo.value, OSError)
+    assert server.requests == ['/data.bin'], 'a wrong body is not retried'
+    assert sleeps == []
     assert leftover_files(cache) == []
 
 
-def test_http_404_raises_and_leaves_nothing(server, cache):
+def test_http_404_raises_and_leaves_nothing(server, cache, sleeps):
     url = f'{server.url}/missing.zip'
     with pytest.raises(DownloadError, match='HTTP error 404') as excinfo:
         download(url, sha1_hash='1' * 40)
     assert url in str(excinfo.value)
+    assert 'attempts' not in str(excinfo.value)
     assert excinfo.value.__cause__ is not None
+    assert server.requests == ['/missing.zip'], '4xx is not retried'
+    assert sleeps == []
     assert leftover_files(cache) == []
 
 
@@ -252,20 +409,30 @@ def test_corrupted_cache_is_downloaded_again(server, cache):
     assert leftover_files(cache) == ['data.bin']
 
 
-def test_connection_refused_explains_what_to_do(refused_url, cache):
+def test_connection_refused_explains_what_to_do(refused_url, cache, sleeps,
+                                                monkeypatch):
+    monkeypatch.setitem(hub.DATA_HUB, 'archive',
+                        (refused_url, '2' * 40))
     with pytest.raises(DownloadError) as excinfo:
-        download(refused_url, sha1_hash='2' * 40)
+        download('archive')
     message = str(excinfo.value)
-    assert refused_url in message
-    assert 'connection refused' in message
-    assert str(cache / 'archive.bin') in message
-    assert 'D2L_DATA_MIRRORS' in message
+    # What could not be fetched ...
+    assert message.startswith("Could not download data set 'archive' "
+                              "(file 'archive.bin').")
+    assert f'{refused_url}: connection refused' in message
+    # ... where to put it by hand, with the hash it must have ...
+    assert f"place it by hand at '{cache / 'archive.bin'}'" in message
+    assert 'its sha1 must be ' + '2' * 40 in message
+    # ... and which variable points to a mirror.
+    assert 'set the environment variable D2L_DATA_MIRRORS' in message
     assert '\n' not in message, 'the explanation is one paragraph'
-    assert excinfo.value.__cause__ is not None
+    assert 'Traceback' not in message and 'urlopen' not in message
+    assert isinstance(excinfo.value.__cause__.reason, ConnectionRefusedError)
+    assert sleeps == [], 'a refused connection is not retried'
     assert leftover_files(cache) == []
 
 
-def test_timeout_is_reported(cache):
+def test_timeout_before_any_answer_is_reported(cache):
     # A listening socket that never answers: connect works, reading stalls.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
         silent.bind(('127.0.0.1', 0))
@@ -283,26 +450,6 @@ def test_timeout_from_environment(monkeypatch):
     monkeypatch.setenv('D2L_DOWNLOAD_TIMEOUT', 'soon')
     with pytest.raises(ValueError, match='D2L_DOWNLOAD_TIMEOUT'):
         hub._timeout_seconds(None)
-
-
-class TruncatingHandler(QuietRecordingHandler):
-    """Promises more bytes than it sends, then hangs up."""
-
-    def do_GET(self):
-        self.server.requests.append(self.path)
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(PAYLOAD) * 2))
-        self.end_headers()
-        self.wfile.write(PAYLOAD)
-        self.wfile.flush()
-        self.close_connection = True
-
-
-def test_truncated_transfer_leaves_nothing(make_server, cache):
-    server = make_server(handler=TruncatingHandler)
-    with pytest.raises(DownloadError):
-        download(f'{server.url}/data.bin')
-    assert leftover_files(cache) == []
 
 
 def test_mirror_is_tried_before_original(make_server, cache, monkeypatch):
@@ -371,6 +518,283 @@ def test_progress_bar_only_for_big_files_outside_ci(monkeypatch):
     assert hub._show_progress(50 * 1024 * 1024)
     monkeypatch.setenv('CI', 'true')
     assert not hub._show_progress(50 * 1024 * 1024)
+
+
+# --------------------------------------------------- one test per fault ----
+
+def test_fault_none_200(faulty, cache, sleeps):
+    path = download(f'{faulty.url}/ok/data.bin', sha1_hash=sha1_of(PAYLOAD))
+    assert Path(path).read_bytes() == PAYLOAD
+    assert faulty.requests == ['/ok/data.bin']
+    assert sleeps == []
+    assert leftover_files(cache) == ['data.bin']
+
+
+def test_fault_500_then_200_is_retried_after_a_backoff(faulty, cache, sleeps):
+    path = download(f'{faulty.url}/flaky500/data.bin',
+                    sha1_hash=sha1_of(PAYLOAD))
+    assert Path(path).read_bytes() == PAYLOAD
+    assert faulty.requests == ['/flaky500/data.bin'] * 2
+    assert sleeps == [BACKOFF]
+    assert leftover_files(cache) == ['data.bin']
+
+
+def test_fault_5xx_every_time_gives_up_after_bounded_retries(faulty, cache,
+                                                             sleeps):
+    url = f'{faulty.url}/always500/data.bin'
+    with pytest.raises(DownloadError) as excinfo:
+        download(url, sha1_hash=sha1_of(PAYLOAD))
+    message = str(excinfo.value)
+    assert f'{url}: HTTP error 503' in message
+    assert f'({hub.RETRY_ATTEMPTS} attempts)' in message
+    assert len(faulty.requests) == hub.RETRY_ATTEMPTS == 3
+    assert sleeps == [BACKOFF, 2 * BACKOFF], 'backoff doubles'
+    assert leftover_files(cache) == []
+
+
+def test_fault_connection_reset_is_retried(faulty, cache, sleeps):
+    path = download(f'{faulty.url}/reset/data.bin',
+                    sha1_hash=sha1_of(PAYLOAD))
+    assert Path(path).read_bytes() == PAYLOAD
+    assert faulty.requests == ['/reset/data.bin'] * 2
+    assert sleeps == [BACKOFF]
+    assert leftover_files(cache) == ['data.bin']
+
+
+def test_fault_redirect_is_followed_and_keeps_the_asked_name(faulty, cache):
+    faulty.directory.joinpath('renamed.bin').write_bytes(PAYLOAD)
+    path = download(f'{faulty.url}/redirect/data.bin',
+                    sha1_hash=sha1_of(PAYLOAD))
+    assert path == str(cache / 'data.bin')
+    assert Path(path).read_bytes() == PAYLOAD
+    assert faulty.requests == ['/redirect/data.bin', '/ok/data.bin']
+    assert leftover_files(cache) == ['data.bin']
+
+
+def test_fault_redirect_loop_fails_cleanly(faulty, cache, sleeps):
+    url = f'{faulty.url}/loop/data.bin'
+    with pytest.raises(DownloadError, match='HTTP error 30') as excinfo:
+        download(url)
+    assert url in str(excinfo.value)
+    assert sleeps == [], 'a redirect loop is not retried'
+    assert leftover_files(cache) == []
+
+
+def test_fault_stall_longer_than_timeout(faulty, cache, sleeps):
+    url = f'{faulty.url}/stall/data.bin'
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as excinfo:
+        download(url, sha1_hash=sha1_of(PAYLOAD), timeout=0.3)
+    assert time.monotonic() - started < 5
+    assert f'{url}: no answer within 0.3 s (timed out)' in str(excinfo.value)
+    assert faulty.requests == ['/stall/data.bin'], 'a timeout is not retried'
+    assert sleeps == []
+    assert leftover_files(cache) == [], 'the half body must not stay'
+
+
+def test_fault_truncated_body_every_time(faulty, cache, sleeps):
+    url = f'{faulty.url}/truncate/data.bin'
+    with pytest.raises(DownloadError) as excinfo:
+        download(url)  # no sha1: the declared length alone must catch it
+    message = str(excinfo.value)
+    assert (f'connection closed after {len(PAYLOAD)} of {2 * len(PAYLOAD)} '
+            f'bytes ({hub.RETRY_ATTEMPTS} attempts)') in message
+    assert len(faulty.requests) == hub.RETRY_ATTEMPTS
+    assert leftover_files(cache) == []
+
+
+def test_fault_truncated_body_once_then_complete(faulty, cache, sleeps):
+    path = download(f'{faulty.url}/truncateonce/data.bin')
+    assert Path(path).read_bytes() == PAYLOAD
+    assert len(faulty.requests) == 2 and sleeps == [BACKOFF]
+    assert leftover_files(cache) == ['data.bin']
+
+
+def test_fault_wrong_hash_body(faulty, cache, sleeps, monkeypatch):
+    url = f'{faulty.url}/ok/data.bin'
+    expected = sha1_of(b'the real data set')
+    monkeypatch.setitem(hub.DATA_HUB, 'tiny', (url, expected))
+    with pytest.raises(DownloadError) as excinfo:
+        download('tiny')
+    message = str(excinfo.value)
+    assert (f"Data set 'tiny': the file 'data.bin' was downloaded but its "
+            f"content is not the expected one ({url}: sha1 mismatch: "
+            f"expected {expected}, got {sha1_of(PAYLOAD)})") in message
+    assert faulty.requests == ['/ok/data.bin'] and sleeps == []
+    assert leftover_files(cache) == []
+
+
+def test_fault_404(faulty, cache, sleeps):
+    url = f'{faulty.url}/ok/missing.bin'
+    with pytest.raises(DownloadError, match='HTTP error 404'):
+        download(url)
+    assert faulty.requests == ['/ok/missing.bin'] and sleeps == []
+    assert leftover_files(cache) == []
+
+
+def test_fault_zip_slip_archive_over_http(faulty, cache, tmp_path,
+                                          monkeypatch):
+    archive = write_zip(faulty.directory / 'evil.zip', {
+        'evil/ok.txt': b'fine',
+        'evil/../../escaped.txt': b'outside',
+    })
+    monkeypatch.setitem(hub.DATA_HUB, 'evil',
+                        (f'{faulty.url}/ok/evil.zip', sha1(archive)))
+    with pytest.raises(UnsafeArchiveError, match=r'evil/\.\./\.\./escaped'):
+        download_extract('evil')
+    assert not (cache.parent / 'escaped.txt').exists()
+    assert not (tmp_path / 'escaped.txt').exists()
+    # The archive is the registered, verified one; nothing was unpacked.
+    assert leftover_files(cache) == ['evil.zip']
+
+
+def test_cached_wrong_hash_downloaded_again_once_then_error(
+        server, cache, sleeps, monkeypatch):
+    expected = sha1_of(b'the real data set')
+    url = f'{server.url}/data.bin'
+    (server.directory / 'data.bin').write_bytes(PAYLOAD)  # wrong upstream
+    monkeypatch.setitem(hub.DATA_HUB, 'tiny', (url, expected))
+    cache.mkdir(parents=True)
+    (cache / 'data.bin').write_bytes(b'stale')
+
+    with pytest.raises(DownloadError) as excinfo:
+        download('tiny')
+    message = str(excinfo.value)
+    for part in ("'tiny'", url, expected, sha1_of(PAYLOAD),
+                 f'had sha1 {sha1_of(b"stale")} and was removed'):
+        assert part in message
+    assert server.requests == ['/data.bin'], 'downloaded again exactly once'
+    assert sleeps == []
+    assert leftover_files(cache) == []
+
+
+# -------------------------------------------------- mirrors and progress ----
+
+def test_folder_mirror(tmp_path, refused_url, cache, monkeypatch):
+    folder = tmp_path / 'usb_stick'
+    folder.mkdir()
+    (folder / 'archive.bin').write_bytes(PAYLOAD)
+    monkeypatch.setenv('D2L_DATA_MIRRORS', str(folder))
+    path = download(refused_url, sha1_hash=sha1_of(PAYLOAD))
+    assert Path(path).read_bytes() == PAYLOAD
+
+
+def test_progress_bar_shown_for_big_downloads(faulty, cache, capfd,
+                                              monkeypatch):
+    monkeypatch.setattr(hub, 'PROGRESS_BAR_MIN_BYTES', len(PAYLOAD) // 2)
+    monkeypatch.delenv('CI', raising=False)
+    download(f'{faulty.url}/ok/data.bin')
+    err = capfd.readouterr().err
+    assert 'data.bin' in err and '100%' in err
+
+
+@pytest.mark.parametrize('ci', ['true', '1'])
+def test_progress_bar_quiet_in_ci(faulty, cache, capfd, monkeypatch, ci):
+    monkeypatch.setattr(hub, 'PROGRESS_BAR_MIN_BYTES', len(PAYLOAD) // 2)
+    monkeypatch.setenv('CI', ci)
+    download(f'{faulty.url}/ok/data.bin')
+    assert capfd.readouterr().err == ''
+
+
+def test_ci_false_still_shows_progress(monkeypatch):
+    monkeypatch.setenv('CI', 'false')
+    assert hub._show_progress(50 * 1024 * 1024)
+
+
+def test_backoff_doubles():
+    assert [hub._backoff_seconds(n) for n in (1, 2, 3)] == [
+        BACKOFF, 2 * BACKOFF, 4 * BACKOFF]
+
+
+def test_cached_files_are_world_readable(faulty, cache):
+    path = download(f'{faulty.url}/ok/data.bin')
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+# ------------------------------------------------------- concurrency ----
+
+CHILD_DOWNLOAD = textwrap.dedent('''
+    import contextlib, os, sys
+    sys.path.insert(0, os.environ['REPO_ROOT'])
+    from d2l_shim import hub
+    if os.environ.get('WITHOUT_LOCK'):
+        # As on a platform without file locks: only the atomic rename.
+        hub._exclusive_lock = lambda path: contextlib.nullcontext()
+    print('ready', flush=True)
+    print(hub.download(sys.argv[1], sha1_hash=sys.argv[2], timeout=20))
+''')
+
+
+def start_downloaders(url, digest, cache, count=2, **env):
+    environment = {key: value for key, value in os.environ.items()
+                   if key != 'D2L_DATA_MIRRORS'}
+    environment.update(D2L_DATA_DIR=str(cache), REPO_ROOT=str(REPO_ROOT),
+                       **env)
+    children = [subprocess.Popen(
+        [sys.executable, '-c', CHILD_DOWNLOAD, url, digest],
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True) for _ in range(count)]
+    for child in children:
+        assert child.stdout.readline().strip() == 'ready'
+    return children
+
+
+def finish(children):
+    outputs = []
+    for child in children:
+        out, err = child.communicate(timeout=30)
+        assert child.returncode == 0, err
+        outputs.append(out.strip())
+    return outputs
+
+
+def test_two_processes_take_turns(faulty, cache):
+    """The second process waits on the lock, then finds the first's file."""
+    data = os.urandom(512 * 1024)
+    (faulty.directory / 'big.bin').write_bytes(data)
+    children = start_downloaders(f'{faulty.url}/hold/big.bin',
+                                 sha1_of(data), cache)
+    time.sleep(0.3)  # both are inside download(): one fetching, one waiting
+    faulty.httpd.release.set()
+    paths = finish(children)
+    assert paths == [str(cache / 'big.bin')] * 2
+    assert (cache / 'big.bin').read_bytes() == data
+    assert faulty.requests == ['/hold/big.bin'], 'fetched once, not twice'
+    assert leftover_files(cache) == ['big.bin'], 'no temp or lock file left'
+
+
+def test_two_processes_without_lock_do_not_corrupt(faulty, cache):
+    """Both really download at once; the atomic rename keeps one whole copy."""
+    data = os.urandom(512 * 1024)
+    (faulty.directory / 'big.bin').write_bytes(data)
+    children = start_downloaders(f'{faulty.url}/together/big.bin',
+                                 sha1_of(data), cache, WITHOUT_LOCK='1')
+    paths = finish(children)
+    assert paths == [str(cache / 'big.bin')] * 2
+    assert faulty.requests == ['/together/big.bin'] * 2
+    assert not faulty.httpd.both_asked.broken, 'the transfers overlapped'
+    assert (cache / 'big.bin').read_bytes() == data
+    assert leftover_files(cache) == ['big.bin']
+
+
+def test_lock_serialises_threads_and_is_removed(tmp_path):
+    lock = str(tmp_path / '.x.lock')
+    inside, overlaps = [], []
+
+    def work():
+        with hub._exclusive_lock(lock):
+            inside.append(1)
+            overlaps.append(len(inside))
+            time.sleep(0.02)
+            inside.pop()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert overlaps == [1, 1, 1, 1]
+    assert not os.path.exists(lock)
 
 
 # ----------------------------------------------------------- extraction ----
