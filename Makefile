@@ -29,7 +29,7 @@ unexport MPLBACKEND
 # Keep TensorFlow's start-up chatter out of test logs.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup notebooks book test test-tools test-units test-notebooks \
+.PHONY: help setup notebooks book test test-tools test-units test-notebooks test-book \
         reference bench clean distclean
 
 help:  ## List the targets
@@ -62,7 +62,17 @@ $(ENVS)/%/.stamp: requirements/%.txt requirements/common.txt pyproject.toml $(EN
 
 ENV_STAMPS := $(ENVS)/tools/.stamp $(foreach fw,$(FRAMEWORKS),$(ENVS)/$(fw)/.stamp)
 
-setup: $(ENV_STAMPS)  ## Create the four environments and kernels (idempotent)
+# The book's tooling (Sphinx, MyST-NB, Playwright; requirements/book.txt) goes
+# into envs/tools too, under its own stamp, so changing it re-executes no notebook.
+BOOK_STAMP := $(ENVS)/tools/.book-stamp
+
+$(BOOK_STAMP): requirements/book.txt requirements/tools.txt $(ENVS)/tools/.stamp
+	@echo "== book tooling in envs/tools"
+	@$(TOOLS_PY) -m pip install $(PIP_QUIET) -r requirements/tools.txt -r requirements/book.txt \
+	  > $(ENVS)/tools/pip-book.log 2>&1 || { tail -n 30 $(ENVS)/tools/pip-book.log; exit 1; }
+	@touch $@
+
+setup: $(ENV_STAMPS) $(BOOK_STAMP)  ## Create the four environments and kernels (idempotent)
 	@echo "environments ready: $(FRAMEWORKS) + tools"
 
 # --- notebooks ---------------------------------------------------------------
@@ -77,13 +87,41 @@ $(SPLIT)/.stamp: $(CHAPTERS) tools/nbsplit.py $(ENVS)/tools/.stamp
 # One executed notebook per framework and chapter, e.g. build/notebooks/pytorch/dcgan.ipynb.
 EXECUTED_NOTEBOOKS := $(foreach fw,$(FRAMEWORKS),$(foreach ch,$(CHAPTER_NAMES),$(EXECUTED)/$(fw)/$(ch).ipynb))
 
-$(EXECUTED)/%.ipynb: $(SPLIT)/.stamp $(ENV_STAMPS) d2l_shim/*.py tools/execute.py
+# nbsplit rewrites only the split notebooks whose chapter changed, so an executed
+# notebook depends on its own split file, not on the stamp: editing one chapter
+# re-executes that chapter only. (Listed explicitly so make keeps them.)
+SPLIT_NOTEBOOKS := $(patsubst $(EXECUTED)/%,$(SPLIT)/%,$(EXECUTED_NOTEBOOKS))
+$(SPLIT_NOTEBOOKS): $(SPLIT)/%.ipynb: $(SPLIT)/.stamp
+	@true
+
+$(EXECUTED)/%.ipynb: $(SPLIT)/%.ipynb $(ENV_STAMPS) d2l_shim/*.py tools/execute.py
 	@$(TOOLS_PY) -m tools.execute $(SPLIT)/$*.ipynb --out $@
 
 notebooks: $(EXECUTED_NOTEBOOKS)  ## Execute every chapter in every framework -> build/notebooks/<fw>/<chapter>.ipynb
 
-book: notebooks  ## The HTML book (for now: the executed notebooks)
-	@echo "The HTML book is not built yet; the executed notebooks are in $(EXECUTED)/."
+# --- the HTML book -------------------------------------------------------------
+# tools/build_book merges each chapter's executed notebooks into one page with
+# framework tabs under build/book/ (rewriting only pages whose notebooks changed);
+# Sphinx renders them with book/ as its configuration folder, re-reading only
+# changed pages. Nothing is executed here: the notebooks above are the outputs.
+
+BOOK_SRC := $(BUILD)/book
+BOOK_OUT := book/_build
+CHROMIUM := /usr/bin/chromium
+
+book: $(EXECUTED_NOTEBOOKS) $(BOOK_STAMP)  ## The HTML book -> book/_build/html/index.html
+	@$(TOOLS_PY) -m tools.build_book $(CHAPTERS) --notebooks $(EXECUTED) \
+	  --order book/chapters.txt --front book/index.md --out $(BOOK_SRC)
+	@# A failed build has saved its cache all the same, and the next run would not
+	@# re-read (nor warn about) those pages again: drop the cache on failure.
+	@$(TOOLS_PY) -m sphinx -b html -W --keep-going -q -c book -d $(BOOK_OUT)/doctrees \
+	  $(BOOK_SRC) $(BOOK_OUT)/html || { rm -rf $(BOOK_OUT)/doctrees; exit 1; }
+	@echo "book: $(BOOK_OUT)/html/index.html"
+
+# The browser test drives Debian's Chromium (Playwright's own download fails offline).
+$(CHROMIUM):
+	@echo "== chromium (Debian) for the browser test"
+	@apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
 
 reference: notebooks  ## Refresh the stored outputs that nbval compares (check the diff!)
 	@for nb in $(EXECUTED_NOTEBOOKS); do \
@@ -95,7 +133,7 @@ reference: notebooks  ## Refresh the stored outputs that nbval compares (check t
 RESULTS := $(BUILD)/test-results
 CHECKED := $(BUILD)/checked-notebooks
 
-test-tools: setup  ## Unit tests of the build tools (tools env)
+test-tools: setup $(SPLIT)/.stamp  ## Unit tests of the build tools (tools env)
 	@mkdir -p $(RESULTS)
 	@$(TOOLS_PY) -m pytest tests --framework none -q --junitxml=$(RESULTS)/tools.xml
 
@@ -112,16 +150,21 @@ test-notebooks: setup  ## Run every cell of every tab with nbval (stored outputs
 	  ../../$(TOOLS_PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 -q -p no:cacheprovider \
 	    --rootdir=. -c /dev/null $$fw --junitxml=../../$(RESULTS)/notebooks-$$fw.xml || exit 1; done
 
+test-book: book $(CHROMIUM)  ## The built book in headless Chromium: tabs, figures, math, downloads
+	@mkdir -p $(RESULTS)
+	@$(TOOLS_PY) -m pytest tests/test_book_browser.py -q -p no:cacheprovider \
+	  --junitxml=$(RESULTS)/book.xml
+
 test: setup  ## Everything: tool tests, unit tests per framework, all chapter cells
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory test-tools test-units test-notebooks; \
+	$(MAKE) --no-print-directory test-tools test-units test-notebooks test-book; \
 	$(TOOLS_PY) -m tools.test_summary $(RESULTS)/*.xml --seconds $$(( $$(date +%s) - start ))
 
-bench: setup  ## Training-step speed per framework against the CPU's matmul peak
-	@echo "make bench is tracked in issue 7 and not implemented yet"; exit 1
+bench: setup $(SPLIT)/.stamp  ## Training-step speed per framework vs the CPU's matmul peak -> build/bench/
+	@$(ENVS)/pytorch/bin/python -m tools.bench --out $(BUILD)/bench $(BENCH_ARGS)
 
 clean:  ## Remove build outputs (keeps the environments)
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BOOK_OUT)
 
 distclean: clean  ## Remove build outputs and the environments
 	rm -rf $(ENVS)

@@ -12,7 +12,8 @@ SHARED = {
                           "Animator", "image_grid"),
     "d2l_shim.hub": ("DATA_HUB", "DATA_URL", "download", "download_extract"),
     "d2l_shim.fashion_mnist": ("get_fashion_mnist_labels",),
-    "d2l_shim.images": ("read_image_folder",),
+    "d2l_shim.images": ("read_image_folder", "hold_out"),
+    "d2l_shim.swd": ("sliced_wasserstein_distance",),
     "d2l_shim.profiles": ("profile_name",),
     "d2l_shim.training": ("check_finite_losses",),
 }
@@ -27,6 +28,7 @@ PER_FRAMEWORK = {
     "update_D": "(X, Z, net_D, net_G, loss, trainer_D)",
     "update_G": "(Z, net_D, net_G, loss, trainer_G)",
     "load_data_fashion_mnist": "(batch_size, resize=None)",
+    "sample_images": "(net_G, num_images, latent_dim)",
 }
 
 PUBLIC_NAMES = tuple(sorted(

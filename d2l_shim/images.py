@@ -92,6 +92,21 @@ def spread_indices(total, count):
     return np.linspace(0, total - 1, count).round().astype(np.int64)
 
 
+def hold_out(images, every=10, limit=None):
+    """Split ``images`` (N, ...) into (training images, held-out images).
+
+    Every ``every``-th image is held out, so both parts sample the whole
+    collection; a sample-quality number compares generated images with images
+    the generator never trained on. ``limit`` keeps at most that many training
+    images, spread evenly (for short runs).
+    """
+    if not isinstance(every, int) or every < 2:
+        raise ValueError(f"every={every!r}: hold out one image in `every`, an integer >= 2")
+    is_held_out = np.arange(len(images)) % every == 0
+    training = images[~is_held_out]
+    return training[spread_indices(len(training), limit)], images[is_held_out]
+
+
 def cache_path(folder, size):
     """Where the decoded array of ``folder`` at ``size`` pixels is kept."""
     folder = os.path.normpath(folder)

@@ -11,7 +11,7 @@ import numpy as onp
 from mxnet import autograd, gluon, np, npx
 from mxnet.gluon.parameter import DeferredInitializationError
 
-from . import fashion_mnist, plotting
+from . import fashion_mnist, plotting, swd
 from ._exports import *  # noqa: F401,F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
@@ -144,3 +144,14 @@ def load_data_fashion_mnist(batch_size, resize=None):
 def _uint8_batch_to_float(samples):
     X, y = (onp.stack(column) for column in zip(*samples))
     return np.array(X, dtype="float32") / 255, np.array(y, dtype="int32")
+
+
+def sample_images(net_G, num_images, latent_dim):
+    """``num_images`` generated images as uint8 (N, 64, 64, 3), for viewing or
+    for ``sliced_wasserstein_distance``. G runs in training mode, as during
+    training (BN on batch statistics), on the device its weights live on."""
+    device = next(iter(net_G.collect_params().values())).list_ctx()[0]
+    Z = np.random.normal(0, 1, size=(num_images, latent_dim, 1, 1), ctx=device)
+    with autograd.train_mode(), _statistics_kept(net_G):
+        fake = net_G(Z)
+    return swd.images_from_tanh(numpy(fake), channels_first=True)

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import tensorflow as tf
 
-from . import fashion_mnist, plotting
+from . import fashion_mnist, plotting, swd
 from ._exports import *  # noqa: F401,F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
@@ -166,3 +166,13 @@ def load_data_fashion_mnist(batch_size, resize=None):
 
 def _uint8_batch_to_float(X, y):
     return tf.cast(X, tf.float32) / 255, y
+
+
+def sample_images(net_G, num_images, latent_dim):
+    """``num_images`` generated images as uint8 (N, 64, 64, 3), for viewing or
+    for ``sliced_wasserstein_distance``. G runs in training mode, as during
+    training (BN on batch statistics); its BN statistics are left alone."""
+    restore = _keep_statistics(net_G)
+    fake = net_G(tf.random.normal((num_images, 1, 1, latent_dim)), training=True)
+    restore()
+    return swd.images_from_tanh(numpy(fake))

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import torch
 
-from . import fashion_mnist, plotting
+from . import fashion_mnist, plotting, swd
 from ._exports import *  # noqa: F401,F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
@@ -132,3 +132,13 @@ def load_data_fashion_mnist(batch_size, resize=None):
 def _uint8_batch_to_float(samples):
     X, y = torch.utils.data.default_collate(samples)
     return X.float() / 255, y
+
+
+def sample_images(net_G, num_images, latent_dim):
+    """``num_images`` generated images as uint8 (N, 64, 64, 3), for viewing or
+    for ``sliced_wasserstein_distance``. G runs in training mode, as during
+    training (BN on batch statistics), on the device its weights live on."""
+    device = next(net_G.parameters()).device
+    with torch.no_grad(), _statistics_kept(net_G):
+        fake = net_G(torch.randn(num_images, latent_dim, 1, 1, device=device))
+    return swd.images_from_tanh(numpy(fake), channels_first=True)

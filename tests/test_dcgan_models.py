@@ -143,3 +143,12 @@ def test_set_seed_repeats_every_random_draw(framework, d2l):
     assert framework_draws(framework) == first
     d2l.set_seed(12)
     assert framework_draws(framework) != first
+
+
+def test_sample_images_are_uint8_rgb_and_leave_G_untouched(chapter, fw, d2l):
+    net_G = built(fw, chapter["net_G"], (2, LATENT_DIM, 1, 1), seed=5)
+    before = fw.weights(net_G)
+    samples = d2l.sample_images(net_G, 5, LATENT_DIM)
+    assert samples.shape == (5, 64, 64, 3) and samples.dtype == np.uint8
+    assert samples.std() > 0
+    assert changed(before, fw.weights(net_G)) == []

@@ -230,3 +230,15 @@ def test_bad_limit_is_a_clear_error(tmp_path, bad):
     folder = make_folder(tmp_path, [RED])
     with pytest.raises(ValueError, match="limit must be"):
         read_image_folder(folder, size=8, limit=bad)
+
+
+def test_hold_out_takes_every_nth_image_and_limits_the_rest():
+    from d2l_shim.images import hold_out
+    images = np.arange(25)
+    training, held = hold_out(images, every=10)
+    assert held.tolist() == [0, 10, 20]
+    assert sorted(training.tolist() + held.tolist()) == list(range(25))
+    limited, held_again = hold_out(images, every=10, limit=4)
+    assert len(limited) == 4 and set(limited) <= set(training) and held_again.tolist() == [0, 10, 20]
+    with pytest.raises(ValueError, match="every"):
+        hold_out(images, every=1)
