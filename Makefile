@@ -29,7 +29,7 @@ unexport MPLBACKEND
 # Keep TensorFlow's start-up chatter out of test logs.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup notebooks book test test-tools test-units test-notebooks test-book \
+.PHONY: help setup notebooks book test test-tools test-units test-notebooks test-book test-learning \
         reference bench clean distclean
 
 help:  ## List the targets
@@ -140,8 +140,14 @@ test-tools: setup $(SPLIT)/.stamp  ## Unit tests of the build tools (tools env)
 test-units: setup $(SPLIT)/.stamp  ## Unit tests of the shim and the chapter's models, in each framework env
 	@mkdir -p $(RESULTS)
 	@for fw in $(FRAMEWORKS); do echo "== unit tests: $$fw"; \
-	  $(ENVS)/$$fw/bin/python -m pytest tests --framework $$fw -q \
+	  $(ENVS)/$$fw/bin/python -m pytest tests --framework $$fw -q -m "not learning" \
 	    --junitxml=$(RESULTS)/units-$$fw.xml || exit 1; done
+
+test-learning: setup $(SPLIT)/.stamp  ## Slow: the chapter's training lowers SWD by >= 30% in each framework
+	@mkdir -p $(RESULTS)
+	@for fw in $(FRAMEWORKS); do echo "== learning: $$fw"; \
+	  $(ENVS)/$$fw/bin/python -m pytest tests/test_learning.py --framework $$fw -q -s -m learning \
+	    --junitxml=$(RESULTS)/learning-$$fw.xml || exit 1; done
 
 test-notebooks: setup  ## Run every cell of every tab with nbval (stored outputs checked)
 	@mkdir -p $(RESULTS)

@@ -121,8 +121,8 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
     """One step on the discriminator; returns its loss as a float.
 
     D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
-    for the real batch X (N, 64, 64, 3) and 0 for the fakes G(Z), Z of shape
-    (N, 1, 1, latent_dim). ``loss`` is ``BinaryCrossentropy(from_logits=True,
+    for the real batch X and 0 for the fakes G(Z) (for the DCGAN, X is
+    (N, 64, 64, 3) and Z (N, 1, 1, latent_dim)). ``loss`` is ``BinaryCrossentropy(from_logits=True,
     reduction="sum")``. The fakes are made before the tape starts, so no
     gradient reaches G, and G's BN statistics do not move; ``training=True``
     makes BN use batch statistics, as in the other tabs. The step runs as a

@@ -72,8 +72,8 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
     """One step on the discriminator; returns its loss as a float.
 
     D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
-    for the real batch X (N, 3, 64, 64) and 0 for the fakes G(Z), Z of shape
-    (N, latent_dim, 1, 1). ``loss`` is ``BCEWithLogitsLoss(reduction='sum')``;
+    for the real batch X and 0 for the fakes G(Z) (for the DCGAN, X is
+    (N, 3, 64, 64) and Z (N, latent_dim, 1, 1)). ``loss`` is ``BCEWithLogitsLoss(reduction='sum')``;
     the returned value is the mean of the real and fake sums. The fakes are
     made without a graph (detached: no gradient reaches G and no memory goes
     to G's activations) and without moving G's BN statistics.

@@ -132,3 +132,21 @@ def framework_draws(framework):
         import tensorflow as tf
         own = tf.random.normal((3,)).numpy()
     return [random.random(), *np.random.rand(2), *own]
+
+
+def chapter_data_iter(framework, images, batch_size):
+    """The chapter's data pipeline for uint8 images (N, 64, 64, 3), scaled to [-1, 1]."""
+    if framework == "pytorch":
+        import torch
+        X_all = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+        return torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(X_all), batch_size=batch_size, shuffle=True)
+    if framework == "mxnet":
+        from mxnet import gluon, np as mnp
+        X_all = mnp.array(images, dtype="float32").transpose(0, 3, 1, 2) / 127.5 - 1
+        return gluon.data.DataLoader(
+            gluon.data.ArrayDataset(X_all), batch_size=batch_size, shuffle=True)
+    import tensorflow as tf
+    X_all = tf.cast(images, tf.float32) / 127.5 - 1
+    return (tf.data.Dataset.from_tensor_slices(X_all)
+            .shuffle(len(images)).batch(batch_size).prefetch(tf.data.AUTOTUNE))

@@ -42,6 +42,14 @@ def median_rate(step, batch_size, warmup, repeats, steps_per_repeat):
     return statistics.median(rates), rates
 
 
+def shim_step(d2l, X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    """The chapter's training step: the shim's ``update_D`` then ``update_G``."""
+    def step():
+        return (d2l.update_D(X, Z, net_D, net_G, loss, trainer_D),
+                d2l.update_G(Z, net_D, net_G, loss, trainer_G))
+    return step
+
+
 class PyTorchBench:
     def __init__(self):
         import torch
@@ -92,16 +100,10 @@ class PyTorchBench:
         return step
 
     def chapter_step(self, batch_size):
-        d2l = self.d2l
         net_D, net_G = self.networks(channels_last=True)
-        trainer_D, trainer_G = self.trainers(net_D, net_G)
-        loss = self.nn.BCEWithLogitsLoss(reduction="sum")
-        X, Z = self.batch(batch_size, channels_last=True)
-
-        def step():
-            return (d2l.update_D(X, Z, net_D, net_G, loss, trainer_D),
-                    d2l.update_G(Z, net_D, net_G, loss, trainer_G))
-        return step
+        return shim_step(self.d2l, *self.batch(batch_size, channels_last=True), net_D, net_G,
+                         self.nn.BCEWithLogitsLoss(reduction="sum"),
+                         *self.trainers(net_D, net_G))
 
     def pipeline(self, images, batch_size):
         torch = self.torch
@@ -158,16 +160,9 @@ class MXNetBench:
         return step
 
     def chapter_step(self, batch_size):
-        d2l = self.d2l
         net_D, net_G = self.networks(hybridize=True)
-        trainer_D, trainer_G = self.trainers(net_D, net_G)
-        loss = self.gluon.loss.SigmoidBCELoss()
-        X, Z = self.batch(batch_size)
-
-        def step():
-            return (d2l.update_D(X, Z, net_D, net_G, loss, trainer_D),
-                    d2l.update_G(Z, net_D, net_G, loss, trainer_G))
-        return step
+        return shim_step(self.d2l, *self.batch(batch_size), net_D, net_G,
+                         self.gluon.loss.SigmoidBCELoss(), *self.trainers(net_D, net_G))
 
     def pipeline(self, images, batch_size):
         gluon, np = self.gluon, self.np
@@ -228,16 +223,9 @@ class TensorFlowBench:
         return step
 
     def chapter_step(self, batch_size):
-        d2l = self.d2l
         net_D, net_G = self.networks()
-        trainer_D, trainer_G = self.trainers()
-        loss = self.loss()
-        X, Z = self.batch(batch_size)
-
-        def step():
-            return (d2l.update_D(X, Z, net_D, net_G, loss, trainer_D),
-                    d2l.update_G(Z, net_D, net_G, loss, trainer_G))
-        return step
+        return shim_step(self.d2l, *self.batch(batch_size), net_D, net_G, self.loss(),
+                         *self.trainers())
 
     def pipeline(self, images, batch_size):
         tf = self.tf
