@@ -146,7 +146,7 @@ test-units: setup $(SPLIT)/.stamp  ## Unit tests of the shim and the chapter's m
 test-learning: setup $(SPLIT)/.stamp  ## Slow: the chapter's training lowers SWD by >= 30% in each framework
 	@mkdir -p $(RESULTS)
 	@for fw in $(FRAMEWORKS); do echo "== learning: $$fw"; \
-	  $(ENVS)/$$fw/bin/python -m pytest tests/test_learning.py --framework $$fw -q -s -m learning \
+	  OMP_NUM_THREADS=$$(nproc) $(ENVS)/$$fw/bin/python -m pytest tests/test_learning.py --framework $$fw -q -s -m learning \
 	    --junitxml=$(RESULTS)/learning-$$fw.xml || exit 1; done
 
 test-notebooks: setup  ## Run every cell of every tab with nbval (stored outputs checked)

@@ -43,14 +43,27 @@ def matmul_peak_gflops(size=4096, repeats=5):
     return best
 
 
-def run_framework(framework, batch_sizes, warmup, repeats, steps):
+#: Environment settings of the chapter's path that must be in place before the
+#: framework is imported, so each variant runs in a process of its own. The
+#: chapter sets MXNet's thread count to the cores (MXNet's default keeps one
+#: core for its scheduler: a single compute thread on two cores).
+CHAPTER_ENVIRONMENT = {"mxnet": {"OMP_NUM_THREADS": str(os.cpu_count())}}
+
+
+def run_framework(framework, variant, batch_sizes, warmup, repeats, steps, pipeline):
     """The JSON records that ``tools.bench_step`` prints in ``framework``'s env."""
     python = REPO_ROOT / "envs" / framework / "bin" / "python"
     command = [str(python), "-m", "tools.bench_step", "--framework", framework,
-               "--batch-sizes", *map(str, batch_sizes), "--warmup", str(warmup),
-               "--repeats", str(repeats), "--steps", str(steps)]
-    print(f"== {framework}: {' '.join(command[1:])}", flush=True)
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+               "--variants", variant, "--batch-sizes", *map(str, batch_sizes),
+               "--warmup", str(warmup), "--repeats", str(repeats), "--steps", str(steps)]
+    if not pipeline:
+        command.append("--no-pipeline")
+    environment = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if variant == "chapter":
+        environment.update(CHAPTER_ENVIRONMENT.get(framework, {}))
+    print(f"== {framework} {variant}: {' '.join(command[1:])}", flush=True)
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
+                          env=environment)
     if done.returncode != 0:
         raise RuntimeError(f"{framework} benchmark failed:\n{done.stderr[-3000:]}")
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
@@ -124,7 +137,9 @@ def main(argv=None):
     peaks = [matmul_peak_gflops()]
     records = []
     for framework in args.frameworks:
-        records += run_framework(framework, args.batch_sizes, args.warmup, args.repeats, args.steps)
+        for variant in ("plain", "chapter"):
+            records += run_framework(framework, variant, args.batch_sizes, args.warmup,
+                                     args.repeats, args.steps, pipeline=variant == "chapter")
     peaks.append(matmul_peak_gflops())
     peak = statistics.median(peaks)
     rows = step_rows(records, peak)

@@ -268,6 +268,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=2, help="steps per timed repeat")
+    parser.add_argument("--no-pipeline", action="store_true", help="skip the data pipeline")
     args = parser.parse_args(argv)
     bench = BENCHES[args.framework]()
     for batch_size in args.batch_sizes:
@@ -277,7 +278,8 @@ def main(argv=None):
             print(json.dumps({"framework": args.framework, "kind": "step", "variant": variant,
                               "batch_size": batch_size, "examples_per_s": rate, "runs": rates}),
                   flush=True)
-    print(json.dumps(pipeline_result(bench, args.framework, 64, args.repeats)), flush=True)
+    if not args.no_pipeline:
+        print(json.dumps(pipeline_result(bench, args.framework, 64, args.repeats)), flush=True)
     return 0
 
 
