@@ -17,6 +17,7 @@ from mxnet import autograd, gluon, np
 from mxnet.gluon import nn
 
 from tools.chapter_code import chapter_namespace
+from tools.parity import weights
 from tools.parity.weights import BN_PARTS, IMAGE_CHANNELS, LATENT_DIM, bind_layers
 
 FRAMEWORK = "mxnet"
@@ -38,14 +39,7 @@ def load_chapter(dtype="float32"):
 
 def weight_layers(net):
     """The layers of a chapter Sequential that hold weights: [(conv, bn or None)]."""
-    found = []
-    for layer in net:
-        if hasattr(layer, "batch_norm"):  # a G_block or D_block
-            conv = layer.conv2d_trans if hasattr(layer, "conv2d_trans") else layer.conv2d
-            found.append((conv, layer.batch_norm))
-        elif isinstance(layer, (nn.Conv2D, nn.Conv2DTranspose)):
-            found.append((layer, None))
-    return found
+    return weights.weight_layers(net, (nn.Conv2D, nn.Conv2DTranspose))
 
 
 def is_transposed(conv):

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tools.chapter_code import chapter_namespace
+from tools.parity import weights
 from tools.parity.weights import BN_PARTS, bind_layers
 
 FRAMEWORK = "pytorch"
@@ -35,14 +36,7 @@ def load_chapter(dtype="float32"):
 
 def weight_layers(net):
     """The layers of a chapter Sequential that hold weights: [(conv, bn or None)]."""
-    found = []
-    for layer in net:
-        if hasattr(layer, "batch_norm"):  # a G_block or D_block
-            conv = layer.conv2d_trans if hasattr(layer, "conv2d_trans") else layer.conv2d
-            found.append((conv, layer.batch_norm))
-        elif isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-            found.append((layer, None))
-    return found
+    return weights.weight_layers(net, (nn.Conv2d, nn.ConvTranspose2d))
 
 
 def is_transposed(conv):

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from tools.chapter_code import chapter_namespace
+from tools.parity import weights
 from tools.parity.weights import BN_PARTS, IMAGE_CHANNELS, LATENT_DIM, bind_layers
 
 FRAMEWORK = "tensorflow"
@@ -51,14 +52,7 @@ def load_chapter(dtype="float32"):
 
 def weight_layers(net):
     """The layers of a chapter Sequential that hold weights: [(conv, bn or None)]."""
-    found = []
-    for layer in net.layers:
-        if hasattr(layer, "batch_norm"):  # a G_block or D_block
-            conv = layer.conv2d_trans if hasattr(layer, "conv2d_trans") else layer.conv2d
-            found.append((conv, layer.batch_norm))
-        elif isinstance(layer, (tf.keras.layers.Conv2D, tf.keras.layers.Conv2DTranspose)):
-            found.append((layer, None))
-    return found
+    return weights.weight_layers(net.layers, (tf.keras.layers.Conv2D, tf.keras.layers.Conv2DTranspose))
 
 
 def is_transposed(conv):

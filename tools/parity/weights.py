@@ -176,3 +176,20 @@ def load_arrays(path):
     """Read an ``.npz`` back as a plain {key: array} dict."""
     with np.load(path) as archive:
         return {name: archive[name] for name in archive.files}
+
+
+def weight_layers(layers, conv_types):
+    """The layers of a chapter Sequential that hold weights: [(conv, bn or None)].
+
+    ``layers`` iterates over the Sequential's layers; ``conv_types`` are the
+    framework's convolution classes (for the last layer of G and of D). The
+    chapter's G_block and D_block are recognised by their ``batch_norm``.
+    """
+    found = []
+    for layer in layers:
+        if hasattr(layer, "batch_norm"):
+            conv = layer.conv2d_trans if hasattr(layer, "conv2d_trans") else layer.conv2d
+            found.append((conv, layer.batch_norm))
+        elif isinstance(layer, conv_types):
+            found.append((layer, None))
+    return found
