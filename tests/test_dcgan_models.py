@@ -152,3 +152,25 @@ def test_sample_images_are_uint8_rgb_and_leave_G_untouched(chapter, fw, d2l):
     assert samples.shape == (5, 64, 64, 3) and samples.dtype == np.uint8
     assert samples.std() > 0
     assert changed(before, fw.weights(net_G)) == []
+
+
+def test_a_seeded_training_run_repeats_its_losses(framework, d2l, capsys):
+    """Two runs of the chapter's ``train`` after the same ``set_seed`` print the
+    same losses (CPU; the examples/sec at the end of the line may differ)."""
+    from framework_adapters import chapter_data_iter
+    chapter = chapter_namespace(framework, "dcgan", NETWORK_NAMES)
+    net_D, net_G = chapter["net_D"], chapter["net_G"]
+    fw = adapter(framework)
+    built(fw, net_D, (1, 3, 64, 64), seed=0)
+    built(fw, net_G, (1, LATENT_DIM, 1, 1), seed=0)
+    images = np.random.default_rng(0).integers(0, 256, size=(48, 64, 64, 3), dtype=np.uint8)
+    printed = []
+    for _ in range(2):
+        d2l.set_seed(0)
+        chapter["init_weights"](net_D, net_G)
+        chapter["train"](net_D, net_G, chapter_data_iter(framework, images, 16), 2, 0.005,
+                         LATENT_DIM)
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        printed.append(line.split(" examples/sec")[0].rsplit(",", 1)[0])
+    assert printed[0].startswith("loss_D ")
+    assert printed[0] == printed[1]
