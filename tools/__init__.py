@@ -1,14 +1,16 @@
 """Build tools for the book: splitting chapters into notebooks, stored reference outputs.
 
 This package file holds only what several tools share and imports nothing beyond
-the standard library, so every script under ``tools/`` stays cheap to start.
+the standard library and ``d2l_shim`` (whose package file imports no framework),
+so every script under ``tools/`` stays cheap to start.
 """
 import os
 import secrets
 from pathlib import Path
 
-#: Framework names as used in ``#@tab`` tags, kernel names and notebook folders.
-FRAMEWORKS = ("mxnet", "pytorch", "tensorflow")
+#: Framework names as used in ``#@tab`` tags, kernel names and notebook folders
+#: (defined once, by the shim; importing the package imports no framework).
+from d2l_shim import FRAMEWORKS  # noqa: E402,F401
 
 
 def write_text_if_changed(path, text):

@@ -25,8 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+from tools import FRAMEWORKS
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FRAMEWORKS = ("mxnet", "pytorch", "tensorflow")
 GFLOP_PER_EXAMPLE = {"section": 2.7, "reuse": 2.3}
 
 
