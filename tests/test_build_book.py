@@ -3,7 +3,6 @@ tools.book_sphinx (the tab sets and pending references, through a real Sphinx bu
 import base64
 import os
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -11,10 +10,8 @@ import nbformat
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from tools.build_book import (  # noqa: E402
+from tools.build_book import (
     TAB_METADATA_KEY,
     BookError,
     build_sources,

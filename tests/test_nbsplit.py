@@ -10,12 +10,8 @@ import nbformat
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The tests import tools.* whether pytest is started as `python -m pytest` (which
-# puts the working folder on sys.path) or through the `pytest` script (which does not).
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from tools.nbsplit import (  # noqa: E402
+from tools.nbsplit import (
     ChapterError,
     code_cell_fence_lines,
     parse_tab_line,

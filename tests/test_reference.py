@@ -9,12 +9,9 @@ import nbformat
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# See test_nbsplit.py: make tools.* importable however pytest was started.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from tools.nbsplit import split_chapter, write_notebooks  # noqa: E402
-from tools.reference import (  # noqa: E402
+from tools.nbsplit import split_chapter, write_notebooks
+from tools.reference import (
     MissingReferenceError,
     ReferenceOutputError,
     StaleReferenceError,
