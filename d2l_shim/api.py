@@ -24,9 +24,12 @@ PER_FRAMEWORK = {
     "numpy": "(x)",
     "show_images": "(imgs, num_rows, num_cols, titles=None, scale=1.5)",
     "count_parameters": "(net)",
-    "set_seed": "(seed)",
+    "set_seed": "(seed, epoch=None)",
+    "save_checkpoint": "(path, net_D, net_G, trainer_D, trainer_G, history, seed)",
+    "load_checkpoint": "(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed)",
     "update_D": "(X, Z, net_D, net_G, loss, trainer_D)",
     "update_G": "(Z, net_D, net_G, loss, trainer_G)",
+    "update_D_then_G": "(X, Z, net_D, net_G, loss, trainer_D, trainer_G)",
     "load_data_fashion_mnist": "(batch_size, resize=None)",
     "sample_images": "(net_G, num_images, latent_dim)",
 }

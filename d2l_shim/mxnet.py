@@ -4,14 +4,16 @@ Images are NCHW: real batches X are (N, 3, 64, 64), latents Z are
 (N, latent_dim, 1, 1) and the discriminator returns logits (N, 1, 1, 1).
 """
 import contextlib
+import os
 import random
+import tempfile
 
 import mxnet as mx
 import numpy as onp
 from mxnet import autograd, gluon, np, npx
 from mxnet.gluon.parameter import DeferredInitializationError
 
-from . import fashion_mnist, plotting, swd
+from . import checkpoints, fashion_mnist, plotting, swd
 from ._exports import *  # noqa: F401,F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
@@ -48,11 +50,155 @@ def count_parameters(net):
                if p.grad_req != "null")
 
 
-def set_seed(seed):
-    """Seed Python, NumPy and MXNet for a repeatable run."""
+def set_seed(seed, epoch=None):
+    """Seed Python, NumPy and MXNet for a repeatable run.
+
+    With an ``epoch``, seed them from ``checkpoints.epoch_seed(seed, epoch)``
+    instead. MXNet cannot export its generators' state, so a loop that resumes
+    from a checkpoint calls this at the start of every epoch: each epoch's
+    draws (the latents, and the DataLoader's shuffle, which draws from NumPy's
+    global generator) then depend on (seed, epoch) alone.
+    """
+    if epoch is not None:
+        seed = checkpoints.epoch_seed(seed, epoch)
     random.seed(seed)
     onp.random.seed(seed)
     mx.random.seed(seed)
+
+
+def save_checkpoint(path, net_D, net_G, trainer_D, trainer_G, history, seed):
+    """Save both networks, both trainers and the loss history to ``path``.
+
+    One ``.npz`` file, replaced atomically (see ``d2l_shim.checkpoints``): every
+    parameter of each network, BatchNorm running statistics included, under
+    its structural name; each Gluon Trainer's state as written by its
+    ``save_states`` (Adam's moments and the optimizer with its update counts),
+    stored as bytes, with the structural names of the parameters in the order
+    the trainer numbers them; the losses of the finished epochs (``history``, a
+    list of (loss_D, loss_G)) and the run's ``seed``. ``load_checkpoint``
+    restores it.
+    """
+    arrays = checkpoints.metadata("mxnet", history, seed)
+    nets = {"net_D": _parameters(net_D, "net_D"), "net_G": _parameters(net_G, "net_G")}
+    for name, params in nets.items():
+        arrays.update(checkpoints.with_prefix(
+            name, {key: param.data().asnumpy() for key, param in params.items()}))
+    for name, trainer, params in (("trainer_D", trainer_D, nets["net_D"]),
+                                  ("trainer_G", trainer_G, nets["net_G"])):
+        arrays[f"{name}/states"] = _trainer_states(trainer)
+        arrays[f"{name}/order"] = onp.array(_trainer_order(trainer, params))
+    checkpoints.write_arrays_atomically(path, arrays)
+
+
+def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
+    """Restore what ``save_checkpoint`` wrote to ``path``; return the loss history.
+
+    Returns the (loss_D, loss_G) of every finished epoch, or ``[]`` if ``path``
+    does not exist yet (a fresh run). Parameters, BatchNorm statistics and the
+    trainers' state come back bitwise. ``Trainer.load_states`` brings back the
+    pickled optimizer, hyperparameters included; only the learning rate is set
+    back to the trainer's own. (Unpickling runs code: load only checkpoints you
+    trust.) ``data_iter`` is not needed: a Gluon DataLoader draws each epoch's
+    shuffle from NumPy's global generator, which ``set_seed(seed, epoch)``
+    resets. Raises ``checkpoints.CheckpointError`` for a corrupt file and for one
+    written by another framework, for another model or with another seed;
+    these are found before anything changes.
+    """
+    if not os.path.exists(path):
+        return []
+    arrays = checkpoints.read_arrays(path)
+    history = checkpoints.check_metadata(arrays, path, "mxnet", seed)
+    nets = {"net_D": _parameters(net_D, "net_D"), "net_G": _parameters(net_G, "net_G")}
+    for name, params in nets.items():
+        expected = {key: param.shape for key, param in params.items()}
+        checkpoints.check_shapes(expected, checkpoints.under_prefix(name, arrays), path, name)
+    trainers = {"trainer_D": (trainer_D, _trainer_order(trainer_D, nets["net_D"])),
+                "trainer_G": (trainer_G, _trainer_order(trainer_G, nets["net_G"]))}
+    for name, (_, order) in trainers.items():
+        found = checkpoints.under_prefix(name, arrays)
+        checkpoints.check_shapes({"states": None, "order": (len(order),)}, found, path, name)
+        if sorted(found["order"]) != sorted(order):
+            checkpoints.check_shapes(dict.fromkeys(order), dict.fromkeys(found["order"]),
+                                     path, f"{name}'s parameter list")
+    for name, (trainer, order) in trainers.items():
+        _restore_trainer(trainer, arrays[f"{name}/states"])
+        _renumber(trainer, list(arrays[f"{name}/order"]), order)
+    for name, params in nets.items():
+        for key, value in checkpoints.under_prefix(name, arrays).items():
+            params[key].set_data(np.array(value, dtype=value.dtype))
+    return history
+
+
+def _parameters(net, what):
+    """``net``'s parameters, BatchNorm statistics included, by structural name
+    ('0.batch_norm.running_mean', as ``save_parameters`` names them; the keys of
+    ``collect_params()`` carry global counters such as 'hybridsequential3_' that
+    differ between two instances of one network)."""
+    params = net._collect_params_with_prefix()
+    for key, param in params.items():
+        try:
+            param.data()
+        except (DeferredInitializationError, RuntimeError) as err:
+            raise RuntimeError(
+                f"parameter {key} of {what} has no value yet: initialize the network "
+                "and run one batch through it before saving or loading a "
+                "checkpoint") from err
+    return params
+
+
+def _trainer_states(trainer):
+    """A Gluon Trainer's state as a uint8 array: the bytes of ``save_states``."""
+    with tempfile.TemporaryDirectory() as folder:
+        file = os.path.join(folder, "trainer.states")
+        trainer.save_states(file)
+        with open(file, "rb") as f:
+            return onp.frombuffer(f.read(), dtype=onp.uint8)
+
+
+def _restore_trainer(trainer, states):
+    """Load ``_trainer_states`` bytes with ``load_states``, which replaces the
+    trainer's optimizer by the saved one; the learning rate stays the trainer's."""
+    learning_rate = trainer.learning_rate
+    with tempfile.TemporaryDirectory() as folder:
+        file = os.path.join(folder, "trainer.states")
+        with open(file, "wb") as f:
+            f.write(states.tobytes())
+        trainer.load_states(file)
+    trainer.set_learning_rate(learning_rate)
+
+
+def _trainer_order(trainer, params):
+    """The structural names of ``trainer``'s parameters (``params`` maps them to
+    the parameters) in the order the trainer numbers them.
+
+    A Trainer made from ``collect_params()`` numbers the parameters in the
+    sorted order of their keys, which carry global counters: as strings,
+    'conv2dtranspose10_weight' sorts before 'conv2dtranspose9_weight', so two
+    instances of one network can number their parameters differently. Saved
+    state follows the saving trainer's numbering; ``_renumber`` translates it.
+    """
+    names = {id(param): key for key, param in params.items()}
+    outside = [param.name for param in trainer._params if id(param) not in names]
+    if outside:
+        raise ValueError("the trainer updates parameters that are not in its network: "
+                         f"{', '.join(outside[:5])}")
+    return [names[id(param)] for param in trainer._params]
+
+
+def _renumber(trainer, saved_order, order):
+    """Move restored per-parameter state (Adam's moments, update counts) from
+    the numbering of the saved trainer to this trainer's."""
+    index = {key: i for i, key in enumerate(order)}
+    new = {i: index[str(key)] for i, key in enumerate(saved_order)}
+    if all(i == j for i, j in new.items()):
+        return
+    for updater in trainer._updaters:
+        updater.states = {new[i]: state for i, state in updater.states.items()}
+        updater.states_synced = dict.fromkeys(updater.states, False)
+    for counts in trainer._optimizer._all_index_update_counts.values():
+        renumbered = {new[i]: count for i, count in counts.items()}
+        counts.clear()  # in place: the optimizer holds these dicts under two names
+        counts.update(renumbered)
 
 
 @contextlib.contextmanager
@@ -99,6 +245,11 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
     """
     with autograd.train_mode(), _statistics_kept(net_G):
         fake_X = net_G(Z)
+    return _step_D(X, fake_X, net_D, loss, trainer_D)
+
+
+def _step_D(X, fake_X, net_D, loss, trainer_D):
+    """D's step on a real batch and a batch of fakes that carry no record."""
     with autograd.record():
         real_Y, fake_Y = net_D(X), net_D(fake_X)
         loss_D = (loss(real_Y, np.ones_like(real_Y)).sum()
@@ -115,13 +266,36 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
     not saturate while D wins. Only G's trainer steps, and D's BN statistics
     stay as they were.
     """
+    with autograd.record():
+        fake_X = net_G(Z)
+    return _step_G(fake_X, net_D, net_G, loss, trainer_G)
+
+
+def _step_G(fake_X, net_D, net_G, loss, trainer_G):
+    """G's step on fakes recorded by ``autograd.record`` in ``net_G``'s forward."""
     with _statistics_kept(net_D):
         with autograd.record():
-            fake_Y = net_D(net_G(Z))
+            fake_Y = net_D(fake_X)
             loss_G = loss(fake_Y, np.ones_like(fake_Y)).sum()
         loss_G.backward()
     trainer_G.step(1)
     return float(loss_G)
+
+
+def update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    """``update_D(X, Z, ...)`` then ``update_G(Z, ...)`` in one pass over G.
+
+    Returns (loss_D, loss_G) as floats, the same values and the same updates
+    as the two calls: G's weights do not change in D's step, so the fakes
+    update_G would make again equal those update_D made. Here G runs forward
+    once, recorded; D's step uses a detached copy, and G's step
+    back-propagates through D, as updated by D's step, into that record. G's
+    BN statistics move once, as in update_G; D's stay as its own step left them.
+    """
+    with autograd.record():
+        fake_X = net_G(Z)
+    loss_D = _step_D(X, fake_X.detach(), net_D, loss, trainer_D)
+    return loss_D, _step_G(fake_X, net_D, net_G, loss, trainer_G)
 
 
 def load_data_fashion_mnist(batch_size, resize=None):

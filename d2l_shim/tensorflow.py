@@ -3,12 +3,14 @@
 Keras is channels-last: real batches X are (N, 64, 64, 3), latents Z are
 (N, 1, 1, latent_dim) and the discriminator returns logits (N, 1, 1, 1).
 """
+import os
 import random
+import re
 
 import numpy as np
 import tensorflow as tf
 
-from . import fashion_mnist, plotting, swd
+from . import checkpoints, fashion_mnist, plotting, swd
 from ._exports import *  # noqa: F401,F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
@@ -44,10 +46,87 @@ def count_parameters(net):
     return sum(int(np.prod(v.shape)) for v in net.trainable_variables)
 
 
-def set_seed(seed):
-    """Seed Python, NumPy, TensorFlow and Keras for a repeatable run."""
+def set_seed(seed, epoch=None):
+    """Seed Python, NumPy, TensorFlow and Keras for a repeatable run.
+
+    With an ``epoch``, seed them from ``checkpoints.epoch_seed(seed, epoch)``
+    instead. TensorFlow cannot export its global generator's state, so a loop
+    that resumes from a checkpoint calls this at the start of every epoch: each
+    epoch's latents then depend on (seed, epoch) alone. (The order of a
+    ``tf.data`` shuffle does not follow; see ``load_checkpoint``.)
+    """
+    if epoch is not None:
+        seed = checkpoints.epoch_seed(seed, epoch)
     random.seed(seed)
     tf.keras.utils.set_random_seed(seed)
+
+
+def save_checkpoint(path, net_D, net_G, trainer_D, trainer_G, history, seed):
+    """Save both networks, both optimizers and the loss history to ``path``.
+
+    One ``.npz`` file, replaced atomically (see ``d2l_shim.checkpoints``): all
+    of each network's ``variables`` (weights and BatchNorm moving statistics),
+    all of each optimizer's ``variables`` (step count, Adam's moments), the
+    losses of the finished epochs (``history``, a list of (loss_D, loss_G)) and
+    the run's ``seed``. ``load_checkpoint`` restores it.
+    """
+    arrays = checkpoints.metadata("tensorflow", history, seed)
+    for name, variables in _checkpointed(net_D, net_G, trainer_D, trainer_G).items():
+        arrays.update(checkpoints.with_prefix(
+            name, {key: v.numpy() for key, v in variables.items()}))
+    checkpoints.write_arrays_atomically(path, arrays)
+
+
+def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
+    """Restore what ``save_checkpoint`` wrote to ``path``; return the loss history.
+
+    Returns the (loss_D, loss_G) of every finished epoch, or ``[]`` if ``path``
+    does not exist yet (a fresh run). Variables of both networks (BatchNorm's
+    moving statistics included) and both optimizers come back bitwise; an
+    optimizer that has not been built yet is built first, and each keeps its
+    own learning rate. A ``tf.data`` shuffle reshuffles with a counter of its
+    passes that lives in the dataset and cannot be saved, so ``data_iter`` (as
+    fresh as it was when the interrupted run started) is iterated once per
+    finished epoch here: the next epoch then sees the order an uninterrupted run
+    would have seen. Raises ``checkpoints.CheckpointError`` for a corrupt file
+    and for one written by another framework, for another model or with
+    another seed; these are found before anything changes.
+    """
+    if not os.path.exists(path):
+        return []
+    arrays = checkpoints.read_arrays(path)
+    history = checkpoints.check_metadata(arrays, path, "tensorflow", seed)
+    parts = _checkpointed(net_D, net_G, trainer_D, trainer_G)
+    for name, variables in parts.items():
+        expected = {key: tuple(v.shape) for key, v in variables.items()}
+        checkpoints.check_shapes(expected, checkpoints.under_prefix(name, arrays), path, name)
+    for name, variables in parts.items():
+        for key, value in checkpoints.under_prefix(name, arrays).items():
+            if variables[key].name != "learning_rate":  # keep the optimizer's own
+                variables[key].assign(value)
+    for _ in history:  # replay the passes of the finished epochs (cheap: in memory)
+        for _ in data_iter:
+            pass
+    return history
+
+
+def _checkpointed(net_D, net_G, trainer_D, trainer_G):
+    """What a checkpoint holds: part name -> {stable name: variable}."""
+    parts = {"net_D": net_D.variables, "net_G": net_G.variables}
+    for name, trainer, net in (("trainer_D", trainer_D, net_D),
+                               ("trainer_G", trainer_G, net_G)):
+        if not trainer.built:  # its moments do not exist before the first step
+            trainer.build(net.trainable_variables)
+        parts[name] = trainer.variables
+    return {name: _by_stable_name(variables) for name, variables in parts.items()}
+
+
+def _by_stable_name(variables):
+    """Variables by names that are the same for every instance of a network:
+    their position, then their path without the counters Keras appends to make
+    names unique ('sequential_3/g_block_12/gamma' -> '007/sequential/g_block/gamma')."""
+    return {f"{index:03d}/" + re.sub(r"_\d+(?=/|_|$)", "", variable.path): variable
+            for index, variable in enumerate(variables)}
 
 
 def _keep_statistics(net):
@@ -71,6 +150,10 @@ def _discriminator_step(X, Z, net_D, net_G, loss, trainer_D):
     restore_G = _keep_statistics(net_G)
     fake_X = net_G(Z, training=True)  # before the tape: no gradient reaches G
     restore_G()
+    return _step_D(X, fake_X, net_D, loss, trainer_D)
+
+
+def _step_D(X, fake_X, net_D, loss, trainer_D):
     with tf.GradientTape() as tape:
         real_Y = net_D(X, training=True)
         fake_Y = net_D(fake_X, training=True)
@@ -92,28 +175,44 @@ def _generator_step(Z, net_D, net_G, loss, trainer_G):
     return loss_G
 
 
-# Compiled steps, one per (networks, loss, optimizer) combination. The values
-# hold the objects themselves, so an id in a key cannot be reused while cached.
+def _discriminator_then_generator_step(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    with tf.GradientTape() as tape:
+        fake_X = net_G(Z, training=True)
+        with tape.stop_recording():  # D's step: fake_X is a constant there
+            loss_D = _step_D(X, fake_X, net_D, loss, trainer_D)
+        restore_D = _keep_statistics(net_D)
+        fake_Y = net_D(fake_X, training=True)  # D as its step just left it
+        loss_G = loss(tf.ones_like(fake_Y), fake_Y)
+    restore_D()
+    grads = tape.gradient(loss_G, net_G.trainable_variables)
+    trainer_G.apply_gradients(zip(grads, net_G.trainable_variables))
+    return loss_D, loss_G
+
+
+# Compiled steps, one per combination of step and bound objects (networks,
+# loss, optimizers). The values hold the objects themselves, so an id in a key
+# cannot be reused while cached.
 _compiled_steps = {}
 
 
-def _compiled(step, net, other_net, loss, trainer):
-    """``step`` as a ``tf.function`` bound to these objects (traced once).
+def _compiled(step, net_D, net_G, loss, *trainers):
+    """``step`` as a ``tf.function`` with these objects bound (traced once).
 
+    ``step`` takes its tensors first, then ``net_D, net_G, loss, *trainers``.
     Running the update as one graph instead of op by op is what makes
-    TensorFlow's step fast; the optimizer is built eagerly first because a
+    TensorFlow's step fast; each optimizer is built eagerly first because a
     ``tf.function`` may create variables only on its first trace.
     """
-    key = (step, id(net), id(other_net), id(loss), id(trainer))
+    objects = (net_D, net_G, loss, *trainers)
+    key = (step, *map(id, objects))
     if key not in _compiled_steps:
-        if not trainer.built:
-            trainer.build(net.trainable_variables)
-        if step is _discriminator_step:
-            bound = lambda X, Z: step(X, Z, net, other_net, loss, trainer)  # noqa: E731
-        else:
-            bound = lambda Z: step(Z, other_net, net, loss, trainer)  # noqa: E731
-        _compiled_steps[key] = (tf.function(bound, reduce_retracing=True),
-                                net, other_net, loss, trainer)
+        trained = {_discriminator_step: (net_D,), _generator_step: (net_G,),
+                   _discriminator_then_generator_step: (net_D, net_G)}[step]
+        for trainer, net in zip(trainers, trained):
+            if not trainer.built:
+                trainer.build(net.trainable_variables)
+        bound = lambda *tensors: step(*tensors, *objects)  # noqa: E731
+        _compiled_steps[key] = (tf.function(bound, reduce_retracing=True), objects)
     return _compiled_steps[key][0]
 
 
@@ -139,8 +238,25 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
     not saturate while D wins. The tape differentiates only G's variables, and
     D's BN statistics stay as they were. Compiled like ``update_D``.
     """
-    step = _compiled(_generator_step, net_G, net_D, loss, trainer_G)
+    step = _compiled(_generator_step, net_D, net_G, loss, trainer_G)
     return float(step(Z))
+
+
+def update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    """``update_D(X, Z, ...)`` then ``update_G(Z, ...)`` in one pass over G.
+
+    Returns (loss_D, loss_G) as floats, the same values and the same updates
+    as the two calls: G's weights do not change in D's step, so the fakes
+    update_G would make again equal those update_D made. Here G runs forward
+    once under G's tape, which pauses for D's step (the fakes are constants
+    there), and G's step back-propagates through D, as updated by D's step.
+    G's BN statistics move once, as in update_G; D's stay as its own step left
+    them. Both steps run as one compiled ``tf.function``.
+    """
+    step = _compiled(_discriminator_then_generator_step,
+                     net_D, net_G, loss, trainer_D, trainer_G)
+    loss_D, loss_G = step(X, Z)
+    return float(loss_D), float(loss_G)
 
 
 def load_data_fashion_mnist(batch_size, resize=None):

@@ -4,12 +4,13 @@ Images are NCHW: real batches X are (N, 3, 64, 64), latents Z are
 (N, latent_dim, 1, 1) and the discriminator returns logits (N, 1, 1, 1).
 """
 import contextlib
+import os
 import random
 
 import numpy as np
 import torch
 
-from . import fashion_mnist, plotting, swd
+from . import checkpoints, fashion_mnist, plotting, swd
 from ._exports import *  # noqa: F401,F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
@@ -43,11 +44,110 @@ def count_parameters(net):
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
-def set_seed(seed):
-    """Seed Python, NumPy and PyTorch (CPU and CUDA) for a repeatable run."""
+def set_seed(seed, epoch=None):
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) for a repeatable run.
+
+    With an ``epoch``, seed them from ``checkpoints.epoch_seed(seed, epoch)``
+    instead. A loop that does so at the start of every epoch makes that epoch's
+    draws (the latents, and the DataLoader's shuffle, which draws from PyTorch's
+    global generator) depend on (seed, epoch) alone, so a run resumed from a
+    checkpoint repeats the epochs an uninterrupted run would have made.
+    """
+    if epoch is not None:
+        seed = checkpoints.epoch_seed(seed, epoch)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def save_checkpoint(path, net_D, net_G, trainer_D, trainer_G, history, seed):
+    """Save both networks, both optimizers and the loss history to ``path``.
+
+    One ``.npz`` file, replaced atomically (see ``d2l_shim.checkpoints``): each
+    network's ``state_dict`` (weights and BatchNorm running statistics), each
+    optimizer's per-parameter state (Adam's moments and step counts), the
+    losses of the finished epochs (``history``, a list of (loss_D, loss_G)) and
+    the run's ``seed``. ``load_checkpoint`` restores it.
+    """
+    arrays = checkpoints.metadata("pytorch", history, seed)
+    for name, net in (("net_D", net_D), ("net_G", net_G)):
+        state = {key: numpy(value) for key, value in net.state_dict().items()}
+        arrays.update(checkpoints.with_prefix(name, state))
+    for name, trainer in (("trainer_D", trainer_D), ("trainer_G", trainer_G)):
+        arrays.update(checkpoints.with_prefix(name, _optimizer_arrays(trainer)))
+    checkpoints.write_arrays_atomically(path, arrays)
+
+
+def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
+    """Restore what ``save_checkpoint`` wrote to ``path``; return the loss history.
+
+    Returns the (loss_D, loss_G) of every finished epoch, or ``[]`` if ``path``
+    does not exist yet (a fresh run). Weights, BatchNorm statistics and the
+    optimizers' state come back bitwise; the optimizers keep their own
+    hyperparameters (``param_groups``: learning rate, betas). ``data_iter`` is
+    not needed: a DataLoader draws each epoch's shuffle from PyTorch's global
+    generator, which ``set_seed(seed, epoch)`` resets. Raises
+    ``checkpoints.CheckpointError``, before changing anything, for a corrupt
+    file and for one written by another framework, for another model or with
+    another seed.
+    """
+    if not os.path.exists(path):
+        return []
+    arrays = checkpoints.read_arrays(path)
+    history = checkpoints.check_metadata(arrays, path, "pytorch", seed)
+    nets = {"net_D": net_D, "net_G": net_G}
+    trainers = {"trainer_D": trainer_D, "trainer_G": trainer_G}
+    for name, net in nets.items():
+        expected = {key: tuple(value.shape) for key, value in net.state_dict().items()}
+        checkpoints.check_shapes(expected, checkpoints.under_prefix(name, arrays), path, name)
+    for name, trainer in trainers.items():
+        found = checkpoints.under_prefix(name, arrays)
+        checkpoints.check_shapes(_optimizer_shapes(trainer, found), found, path, name)
+    for name, net in nets.items():
+        net.load_state_dict({key: torch.from_numpy(value) for key, value
+                             in checkpoints.under_prefix(name, arrays).items()})
+    for name, trainer in trainers.items():
+        _load_optimizer_arrays(trainer, checkpoints.under_prefix(name, arrays))
+    return history
+
+
+def _optimizer_arrays(optimizer):
+    """An optimizer's per-parameter state as arrays named '<parameter index>/<key>'."""
+    return {f"{index}/{key}": numpy(value)
+            for index, state in optimizer.state_dict()["state"].items()
+            for key, value in state.items()}
+
+
+def _optimizer_parameters(optimizer):
+    """The optimizer's parameters in the order its state_dict numbers them."""
+    return [param for group in optimizer.param_groups for param in group["params"]]
+
+
+def _optimizer_shapes(optimizer, found):
+    """The shape each array in ``found`` must have for this optimizer: its
+    parameter's (moments) or () (step counts); an unknown index is left out,
+    so that its arrays are reported as unexpected."""
+    params = _optimizer_parameters(optimizer)
+    expected = {}
+    for name, value in found.items():
+        index = name.split("/", 1)[0]
+        if index.isdigit() and int(index) < len(params):
+            shape = tuple(params[int(index)].shape)
+            expected[name] = () if np.ndim(value) == 0 else shape
+    return expected
+
+
+def _load_optimizer_arrays(optimizer, arrays):
+    params = _optimizer_parameters(optimizer)
+    state = {}
+    for name, value in arrays.items():
+        index, key = name.split("/", 1)
+        param, tensor = params[int(index)], torch.from_numpy(value)
+        if tensor.dim():  # moments: on the parameter's device, in its memory layout
+            tensor = torch.empty_like(param).copy_(tensor)
+        state.setdefault(int(index), {})[key] = tensor
+    param_groups = optimizer.state_dict()["param_groups"]
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
 
 
 @contextlib.contextmanager
@@ -80,6 +180,11 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
     """
     with torch.no_grad(), _statistics_kept(net_G):
         fake_X = net_G(Z)
+    return _step_D(X, fake_X, net_D, loss, trainer_D)
+
+
+def _step_D(X, fake_X, net_D, loss, trainer_D):
+    """D's step on a real batch and a batch of fakes that carry no graph."""
     trainer_D.zero_grad()
     real_Y, fake_Y = net_D(X), net_D(fake_X)
     loss_D = (loss(real_Y, torch.ones_like(real_Y))
@@ -98,17 +203,37 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
     (D's would be thrown away: this saves a third of D's backward pass), and
     D's BN statistics stay as they were.
     """
+    return _step_G(net_G(Z), net_D, net_G, loss, trainer_G)
+
+
+def _step_G(fake_X, net_D, net_G, loss, trainer_G):
+    """G's step on fakes that still carry the graph of ``net_G``'s forward pass."""
     params = [p for p in net_G.parameters() if p.requires_grad]
     # The statistics are restored only after the backward pass, which checks
     # that the tensors its forward pass saw were not modified in between.
     with _statistics_kept(net_D):
-        fake_Y = net_D(net_G(Z))
+        fake_Y = net_D(fake_X)
         loss_G = loss(fake_Y, torch.ones_like(fake_Y))
         grads = torch.autograd.grad(loss_G, params)
     for param, grad in zip(params, grads):
         param.grad = grad
     trainer_G.step()
     return loss_G.item()
+
+
+def update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    """``update_D(X, Z, ...)`` then ``update_G(Z, ...)`` in one pass over G.
+
+    Returns (loss_D, loss_G) as floats, the same values and the same updates
+    as the two calls: G's weights do not change in D's step, so the fakes
+    update_G would make again equal those update_D made. Here G runs forward
+    once (with a graph, which D's step ignores by detaching) and G's step
+    back-propagates through D, as updated by D's step, into that graph. G's
+    BN statistics move once, as in update_G; D's stay as its own step left them.
+    """
+    fake_X = net_G(Z)
+    loss_D = _step_D(X, fake_X.detach(), net_D, loss, trainer_D)
+    return loss_D, _step_G(fake_X, net_D, net_G, loss, trainer_G)
 
 
 def load_data_fashion_mnist(batch_size, resize=None):

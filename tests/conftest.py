@@ -8,7 +8,8 @@ per environment with ``--framework``:
   imported there, its tests FAIL: in ``make test`` a skipped framework is a
   broken environment, not something to pass over quietly.
 * ``--framework none``: the build-tool tests, in the tooling environment, except
-  the browser tests of the built book, which ``make test-book`` runs by name.
+  the tests of build outputs (executed notebooks, the HTML book), which
+  ``make test-notebooks`` and ``make test-book`` run by name.
 * no option (a contributor's ad-hoc run): everything collectable; a framework
   that is not installed is skipped with a reason.
 """
@@ -25,10 +26,12 @@ from d2l_shim import FRAMEWORKS  # noqa: E402  (imports no framework)
 
 #: Test files that need the tooling environment (jupytext, nbformat, pyyaml).
 TOOLING_TESTS = frozenset({"test_nbsplit.py", "test_reference.py", "test_environment.py",
-                           "test_build_book.py", "test_book_browser.py", "test_parity.py"})
-#: Tooling tests that need the built HTML book: `make test-book` runs them by name
-#: after `make book`, so the tool tests (--framework none) leave them out.
-BOOK_TESTS = frozenset({"test_book_browser.py"})
+                           "test_build_book.py", "test_book_browser.py", "test_parity.py",
+                           "test_executed_notebooks.py", "test_bench.py"})
+#: Tooling tests of build outputs (the executed notebooks, the HTML book):
+#: `make test-notebooks` and `make test-book` run them by name once those
+#: exist, so the tool tests (--framework none) leave them out.
+BUILD_OUTPUT_TESTS = frozenset({"test_executed_notebooks.py", "test_book_browser.py"})
 
 
 def pytest_addoption(parser):
@@ -44,7 +47,7 @@ def pytest_ignore_collect(collection_path, config):
     if not collection_path.name.startswith("test_"):
         return None
     is_tooling = collection_path.name in TOOLING_TESTS
-    if chosen == "none" and collection_path.name in BOOK_TESTS:
+    if chosen == "none" and collection_path.name in BUILD_OUTPUT_TESTS:
         return True
     return not is_tooling if chosen == "none" else (True if is_tooling else None)
 

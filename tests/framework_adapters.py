@@ -26,10 +26,8 @@ class MXNetAdapter:
 
     def prepare(self, net, seed):
         self.mx.random.seed(seed)
+        # As in the chapter: kernels from N(0, 0.02), BN scales 1 and shifts 0.
         net.initialize(self.init.Normal(0.02), force_reinit=True)
-        # As in the chapter: BN scales and shifts are drawn from N(0, 0.02) too.
-        for param in net.collect_params(".*gamma|.*beta").values():
-            param.initialize(self.init.Normal(0.02), force_reinit=True)
 
     def loss(self):
         return self.gluon.loss.SigmoidBCELoss()
@@ -64,8 +62,13 @@ class PyTorchAdapter:
 
     def prepare(self, net, seed):
         self.torch.manual_seed(seed)
-        for w in net.parameters():
-            self.torch.nn.init.normal_(w, 0, 0.02)
+        nn = self.torch.nn
+        for layer in net.modules():  # as in the chapter
+            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(layer.weight, 0, 0.02)
+            elif isinstance(layer, nn.BatchNorm2d):
+                nn.init.ones_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def loss(self):
         return self.torch.nn.BCEWithLogitsLoss(reduction="sum")
@@ -95,8 +98,10 @@ class TensorFlowAdapter:
 
     def prepare(self, net, seed):
         self.tf.random.set_seed(seed)
+        draw = {"kernel": lambda shape: self.tf.random.normal(shape, stddev=0.02),
+                "gamma": self.tf.ones, "beta": self.tf.zeros}  # as in the chapter
         for w in net.trainable_variables:
-            w.assign(self.tf.random.normal(w.shape, stddev=0.02))
+            w.assign(draw[w.name](w.shape))
 
     def loss(self):
         return self.tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction="sum")

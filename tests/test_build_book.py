@@ -203,7 +203,8 @@ def test_figures_get_alt_text_that_names_the_framework():
 
 
 def test_the_page_offers_the_three_notebooks_right_under_its_title():
-    page = merge_chapter(chapter_notebooks({"pytorch": [code(1, "pass")]}, shared_cells=[TITLE]), LINKS)
+    page = merge_chapter(chapter_notebooks({"pytorch": [code(1, "profile = d2l.profile_name()")]},
+                                           shared_cells=[TITLE]), LINKS)
     first = page.cells[0].source
     title = first.index("# A Chapter")
     note = first.index(":::{admonition}")
@@ -215,6 +216,12 @@ def test_the_page_offers_the_three_notebooks_right_under_its_title():
         ("TensorFlow", LINKS["tensorflow"]),
     ]
     assert "GPU" in first and "D2L_PROFILE=full" in first
+
+
+def test_a_chapter_without_profiles_is_not_told_about_D2L_PROFILE():
+    page = merge_chapter(chapter_notebooks({"pytorch": [code(1, "pass")]}, shared_cells=[TITLE]), LINKS)
+    note = page.cells[0].source
+    assert "GPU" in note and "D2L_PROFILE" not in note and "full setting" in note
 
 
 def test_a_page_without_title_gets_the_downloads_note_first():

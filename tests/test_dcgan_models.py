@@ -2,8 +2,6 @@
 
 Shapes are written channels-first; the adapters translate for TensorFlow.
 """
-import math
-
 import numpy as np
 import pytest
 
@@ -80,24 +78,45 @@ def changed(before, after):
 
 @pytest.fixture
 def game(chapter, fw):
-    """Built G and D plus one fixed batch: X (4, 3, 64, 64), Z (4, 100, 1, 1)."""
-    rng = np.random.default_rng(2)
+    """G and D as the chapter trains them (its ``init_weights``: MXNet's nets are
+    hybridized, PyTorch's channels-last) plus one fixed batch:
+    X (4, 3, 64, 64), Z (4, 100, 1, 1)."""
     net_G = built(fw, chapter["net_G"], (2, LATENT_DIM, 1, 1), seed=3)
     net_D = built(fw, chapter["net_D"], (2, 3, 64, 64), seed=4)
-    X = fw.tensor(rng.uniform(-1, 1, size=(4, 3, 64, 64)))
-    Z = fw.tensor(rng.normal(size=(4, LATENT_DIM, 1, 1)))
-    return net_G, net_D, X, Z
+    chapter["init_weights"](net_D, net_G)
+    X, Z = game_batch()
+    return net_G, net_D, fw.tensor(X), fw.tensor(Z)
+
+
+def game_batch():
+    """The game's batch as NumPy arrays: X (4, 3, 64, 64) in [-1, 1), Z (4, 100, 1, 1)."""
+    rng = np.random.default_rng(2)
+    return rng.uniform(-1, 1, size=(4, 3, 64, 64)), rng.normal(size=(4, LATENT_DIM, 1, 1))
+
+
+def summed_bce_with_logits(logits, label):
+    """Binary cross-entropy of ``logits`` against one label, summed over the batch."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return float(np.sum(np.logaddexp(0, -logits) if label == 1 else np.logaddexp(0, logits)))
+
+
+def expected_losses(fw, net_G, net_D):
+    """(loss_D, loss_G) of a first step on the game's batch, from the logits."""
+    X, Z = game_batch()
+    real_logits, fake_logits = fw.run(net_D, X), fw.run(net_D, fw.run(net_G, Z))
+    loss_D = (summed_bce_with_logits(real_logits, 1) + summed_bce_with_logits(fake_logits, 0)) / 2
+    return loss_D, summed_bce_with_logits(fake_logits, 1)
 
 
 def test_update_D_steps_only_the_discriminator(game, fw, d2l):
     net_G, net_D, X, Z = game
+    expected, _ = expected_losses(fw, net_G, net_D)
     G_everything = fw.weights(net_G)
     D_before = trainable_snapshot(fw, net_D)
     loss_D = d2l.update_D(X, Z, net_D, net_G, fw.loss(), fw.trainer(net_D, 1e-3))
     assert type(loss_D) is float
-    # Summed over the batch: at initialization the logits are near 0, so each
-    # example costs about log 2 (a mean would be ~0.69, not ~2.77).
-    assert loss_D == pytest.approx(4 * math.log(2), rel=0.1)
+    # The loss of the step's starting point, summed over the batch (not a mean).
+    assert loss_D == pytest.approx(expected, rel=1e-4)
     # G's weights and its BN statistics are bitwise untouched by D's step.
     assert changed(G_everything, fw.weights(net_G)) == []
     assert len(changed(D_before, trainable_snapshot(fw, net_D))) == len(D_before)
@@ -113,11 +132,12 @@ def test_update_D_lowers_the_discriminator_loss_on_its_batch(game, fw, d2l):
 
 def test_update_G_steps_only_the_generator(game, fw, d2l):
     net_G, net_D, X, Z = game
+    _, expected = expected_losses(fw, net_G, net_D)
     G_before, D_everything = trainable_snapshot(fw, net_G), fw.weights(net_D)
     trainer_G, loss = fw.trainer(net_G, 1e-4), fw.loss()
     first = d2l.update_G(Z, net_D, net_G, loss, trainer_G)
     assert type(first) is float
-    assert first == pytest.approx(4 * math.log(2), rel=0.1)
+    assert first == pytest.approx(expected, rel=1e-4)  # summed, not a mean
     assert changed(D_everything, fw.weights(net_D)) == []
     assert len(changed(G_before, trainable_snapshot(fw, net_G))) == len(G_before)
     assert d2l.update_G(Z, net_D, net_G, loss, trainer_G) < first
@@ -133,6 +153,40 @@ def test_each_step_moves_its_own_batch_norm_statistics(game, fw, d2l):
     assert changed(D_stats, statistics(net_D))
     d2l.update_G(Z, net_D, net_G, fw.loss(), fw.trainer(net_G, 1e-4))
     assert changed(G_stats, statistics(net_G))
+
+
+def test_update_D_then_G_makes_the_same_updates_as_the_two_calls(framework, fw, d2l):
+    """The chapter's combined step reuses G's forward pass; the losses, the
+    weights and the BN statistics after three steps equal those of update_D
+    followed by update_G."""
+    rng = np.random.default_rng(6)
+    batches = [(rng.uniform(-1, 1, size=(4, 3, 64, 64)), rng.normal(size=(4, LATENT_DIM, 1, 1)))
+               for _ in range(3)]
+    runs = []
+    for combined in (False, True):
+        chapter = chapter_namespace(framework, "dcgan", NETWORK_NAMES)
+        net_G = built(fw, chapter["net_G"], (2, LATENT_DIM, 1, 1), seed=3)
+        net_D = built(fw, chapter["net_D"], (2, 3, 64, 64), seed=4)
+        d2l.set_seed(0)
+        chapter["init_weights"](net_D, net_G)
+        loss, trainer_D, trainer_G = fw.loss(), fw.trainer(net_D, 1e-3), fw.trainer(net_G, 1e-3)
+        losses = []
+        for X, Z in batches:
+            X, Z = fw.tensor(X), fw.tensor(Z)
+            if combined:
+                losses.append(d2l.update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G))
+            else:
+                losses.append((d2l.update_D(X, Z, net_D, net_G, loss, trainer_D),
+                               d2l.update_G(Z, net_D, net_G, loss, trainer_G)))
+        weights = [list(fw.weights(net).values()) for net in (net_D, net_G)]
+        runs.append((losses, weights))
+    (losses, weights), (losses_combined, weights_combined) = runs
+    assert all(type(value) is float for pair in losses_combined for value in pair)
+    np.testing.assert_allclose(losses_combined, losses, rtol=1e-6)
+    for before, after in zip(weights, weights_combined):
+        assert len(before) == len(after)
+        for a, b in zip(before, after):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
 
 
 def test_set_seed_repeats_every_random_draw(framework, d2l):

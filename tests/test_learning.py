@@ -12,11 +12,15 @@ from tools.chapter_code import chapter_namespace
 
 NAMES = {"n_G", "n_D", "net_G", "net_D"}
 LATENT_DIM, LR, BATCH_SIZE = 100, 0.005, 64
-# The SWD of a GAN's samples does not fall smoothly: traced every two epochs,
-# TensorFlow went -3%, -11%, -21%, -8%, -20%, -36%, -44%, -48% over 16 epochs
-# of the 1,240 training emoji, and after ten epochs PyTorch stood at -37%,
-# MXNet at -25%, TensorFlow at -22%. Sixteen epochs (19,840 examples) leave
-# the test past that dip, with a margin.
+# The SWD of a GAN's samples does not fall smoothly at the section's learning
+# rate, 0.005. Traced per epoch (seed 0, the chapter's code, batch-norm scales
+# starting at 1, 1,239 training emoji), relative to the untrained generator:
+#   PyTorch     +4 -2 -41 -25 -48 -53 -64 -61 -52 -61 %
+#   MXNet      +27 +20 +4 -23 -7 -28 -19 -32 -48 -26 %
+#   TensorFlow +13 +8 +19 +18 -11 -12 -15 -8 -16 -0 %
+# and PyTorch with seed 1 (scales from N(1, 0.02)) stayed within +2..-28% for ten epochs. Lower
+# learning rates (0.002, 0.001) swung as well. Sixteen epochs is a budget, not
+# a guarantee: this test is why the learning check is not in `make test` yet.
 NUM_EPOCHS = 16
 REQUIRED_DROP = 0.30
 

@@ -1,6 +1,6 @@
 """``make bench``: DCGAN training-step speed per framework against the CPU's limit.
 
-    envs/pytorch/bin/python -m tools.bench [--batch-sizes 64 256] [--out build/bench]
+    envs/pytorch/bin/python -m tools.bench [--batch-sizes 64 256] [--variants plain chapter compiled] [--out build/bench]
 
 Measures, in one run: the machine's fp32 matrix-multiply peak (PyTorch,
 4096 x 4096, all cores) before and after the framework runs; for each framework
@@ -60,7 +60,7 @@ def run_framework(framework, variant, batch_sizes, warmup, repeats, steps, pipel
     if not pipeline:
         command.append("--no-pipeline")
     environment = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    if variant == "chapter":
+    if variant != "plain":
         environment.update(CHAPTER_ENVIRONMENT.get(framework, {}))
     print(f"== {framework} {variant}: {' '.join(command[1:])}", flush=True)
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
@@ -129,6 +129,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS))
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--variants", nargs="+", default=["plain", "chapter"],
+                        choices=["plain", "chapter", "compiled"],
+                        help="'compiled' adds the torch.compile / XLA trial (see tools.bench_step)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=2)
@@ -138,7 +141,8 @@ def main(argv=None):
     peaks = [matmul_peak_gflops()]
     records = []
     for framework in args.frameworks:
-        for variant in ("plain", "chapter"):
+        # The plain step is the baseline of every ratio: always measured.
+        for variant in ["plain"] + [v for v in args.variants if v != "plain"]:
             records += run_framework(framework, variant, args.batch_sizes, args.warmup,
                                      args.repeats, args.steps, pipeline=variant == "chapter")
     peaks.append(matmul_peak_gflops())

@@ -8,9 +8,13 @@ the data pipeline. Two variants of the step are timed in the same process:
 * ``plain``: ``update_D`` then ``update_G`` exactly as the original section
   writes them (eager, G run twice, D's weight gradients computed in ``update_G``
   and thrown away, Gluon blocks not hybridized). This is the baseline.
-* ``chapter``: the shim's ``update_D``/``update_G`` with the chapter's settings
-  (MXNet hybridized with static allocation, PyTorch channels-last, TensorFlow
-  compiled with ``tf.function``).
+* ``chapter``: the shim's ``update_D_then_G`` (update_D then update_G with
+  G's forward pass shared) with the chapter's settings (MXNet hybridized,
+  PyTorch channels-last, TensorFlow compiled with ``tf.function``).
+* ``compiled`` (a trial, not in the default set): the chapter's step with the
+  framework's heavier compiler, ``torch.compile(dynamic=False)`` on both
+  networks in PyTorch, XLA (``jit_compile=True``) in TensorFlow. MXNet has none
+  beyond ``hybridize``.
 
 The networks are the chapter's own (executed from the split notebook).
 """
@@ -43,11 +47,8 @@ def median_rate(step, batch_size, warmup, repeats, steps_per_repeat):
 
 
 def shim_step(d2l, X, Z, net_D, net_G, loss, trainer_D, trainer_G):
-    """The chapter's training step: the shim's ``update_D`` then ``update_G``."""
-    def step():
-        return (d2l.update_D(X, Z, net_D, net_G, loss, trainer_D),
-                d2l.update_G(Z, net_D, net_G, loss, trainer_G))
-    return step
+    """The chapter's training step: the shim's ``update_D_then_G``."""
+    return lambda: d2l.update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G)
 
 
 class PyTorchBench:
@@ -60,11 +61,11 @@ class PyTorchBench:
     def networks(self, channels_last):
         ns = chapter_namespace("pytorch", "dcgan", NETWORK_NAMES)
         nets = ns["net_D"], ns["net_G"]
-        for net in nets:
-            for w in net.parameters():
+        if channels_last:
+            ns["init_weights"](*nets)
+        else:  # the original section's initialization, every tensor N(0, 0.02)
+            for w in (w for net in nets for w in net.parameters()):
                 self.nn.init.normal_(w, 0, 0.02)
-            if channels_last:
-                net.to(memory_format=self.torch.channels_last)
         return nets
 
     def trainers(self, net_D, net_G, lr=0.005):
@@ -105,6 +106,14 @@ class PyTorchBench:
                          self.nn.BCEWithLogitsLoss(reduction="sum"),
                          *self.trainers(net_D, net_G))
 
+    def compiled_step(self, batch_size):
+        net_D, net_G = self.networks(channels_last=True)
+        trainers = self.trainers(net_D, net_G)  # on the parameters, shared with the compiled nets
+        # dynamic=False: the default (dynamic shapes) failed on recompiling with torch 2.13.
+        compiled_D, compiled_G = (self.torch.compile(net, dynamic=False) for net in (net_D, net_G))
+        return shim_step(self.d2l, *self.batch(batch_size, channels_last=True), compiled_D,
+                         compiled_G, self.nn.BCEWithLogitsLoss(reduction="sum"), *trainers)
+
     def pipeline(self, images, batch_size):
         torch = self.torch
         X_all = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
@@ -125,8 +134,8 @@ class MXNetBench:
         nets = ns["net_D"], ns["net_G"]
         for net in nets:
             net.initialize(self.init.Normal(0.02), force_reinit=True)
-            if hybridize:
-                net.hybridize(static_alloc=True, static_shape=True)
+            if hybridize:  # as the chapter's init_weights does
+                net.hybridize()
         return nets
 
     def trainers(self, net_D, net_G, lr=0.005):
@@ -183,9 +192,7 @@ class TensorFlowBench:
         net_D, net_G = ns["net_D"], ns["net_G"]
         net_D(self.tf.zeros((1, 64, 64, 3)))
         net_G(self.tf.zeros((1, 1, 1, LATENT_DIM)))
-        for net in (net_D, net_G):
-            for w in net.trainable_variables:
-                w.assign(self.tf.random.normal(w.shape, stddev=0.02))
+        ns["init_weights"](net_D, net_G)
         return net_D, net_G
 
     def trainers(self, lr=0.005):
@@ -226,6 +233,17 @@ class TensorFlowBench:
         net_D, net_G = self.networks()
         return shim_step(self.d2l, *self.batch(batch_size), net_D, net_G, self.loss(),
                          *self.trainers())
+
+    def compiled_step(self, batch_size):
+        net_D, net_G = self.networks()
+        trainer_D, trainer_G = self.trainers()
+        for trainer, net in ((trainer_D, net_D), (trainer_G, net_G)):
+            trainer.build(net.trainable_variables)
+        loss, (X, Z) = self.loss(), self.batch(batch_size)
+        xla = self.tf.function(jit_compile=True)(
+            lambda X, Z: self.d2l._discriminator_then_generator_step(
+                X, Z, net_D, net_G, loss, trainer_D, trainer_G))
+        return lambda: tuple(float(value) for value in xla(X, Z))
 
     def pipeline(self, images, batch_size):
         tf = self.tf
@@ -273,6 +291,8 @@ def main(argv=None):
     bench = BENCHES[args.framework]()
     for batch_size in args.batch_sizes:
         for variant in args.variants:
+            if not hasattr(bench, f"{variant}_step"):
+                continue  # e.g. MXNet has no 'compiled' variant
             step = getattr(bench, f"{variant}_step")(batch_size)
             rate, rates = median_rate(step, batch_size, args.warmup, args.repeats, args.steps)
             print(json.dumps({"framework": args.framework, "kind": "step", "variant": variant,

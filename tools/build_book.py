@@ -261,12 +261,26 @@ def book_code_cell(cell, cell_id, framework=None, tab_set=None):
     )
 
 
-def downloads_note(notebook_links):
+def uses_profiles(notebooks):
+    """Whether a chapter's code reads the run profile (``d2l.profile_name()``)."""
+    return any("profile_name(" in cell.source for notebook in notebooks.values()
+               for cell in notebook.cells if cell.cell_type == "code")
+
+
+def downloads_note(notebook_links, profiles=True):
     """Return the MyST note that offers the framework notebooks and says how to run them on a GPU.
 
     ``notebook_links`` maps each framework to the path of its executed notebook,
     relative to the page; Sphinx's download role copies the files into the HTML output.
+    ``profiles``: whether the chapter has a quick and a full profile to mention.
     """
+    profile_lines = [
+        "`D2L_PROFILE=full` for the section's full setting; without it the notebook runs",
+        "the quick profile, sized for a CPU. The cells place data and models with",
+    ] if profiles else [
+        "the usual environment; the notebook runs the section's full setting. The cells",
+        "place data and models with",
+    ]
     links = " · ".join(
         f"{{download}}`{FRAMEWORK_LABELS[framework]} <{path}>`"
         for framework, path in notebook_links.items()
@@ -283,8 +297,7 @@ def downloads_note(notebook_links):
             "`environments/tensorflow-gpu.yml` in the book's repository), install the",
             "book's helpers into it with `pip install -e .` from the repository, and open",
             "the notebook in Jupyter with that environment's kernel. Start Jupyter with",
-            "`D2L_PROFILE=full` for the section's full setting; without it the notebook runs",
-            "the quick profile, sized for a CPU. The cells place data and models with",
+            *profile_lines,
             "`d2l.try_gpu()`, so they use the GPU unchanged.",
             ":::",
         ]
@@ -332,7 +345,7 @@ def merge_chapter(notebooks, notebook_links, frameworks=FRAMEWORKS):
     maps each framework to the page-relative path offered for download, which a
     note under the page title offers (at the top when there is no title).
     """
-    note = downloads_note(notebook_links)
+    note = downloads_note(notebook_links, profiles=uses_profiles(notebooks))
     cells = []
     tab_sets = 0
     for kind, content in page_blocks(chapter_slots(notebooks), frameworks):

@@ -46,7 +46,7 @@ KERNEL_SIZE = 4
 #: statistics (their defaults: mean 0, variance 1).
 BN_PARTS = ("gamma", "beta", "running_mean", "running_var")
 BN_TRAINABLE = ("gamma", "beta")
-INIT_STD = 0.02  # DCGAN's N(0, 0.02), for kernels and BN scales and shifts alike
+INIT_STD = 0.02  # every tensor, BN scales and shifts too: any shared weights will do
 
 
 @dataclass(frozen=True)
@@ -136,9 +136,10 @@ def statistic_names(layers):
 
 
 def initial_weights(seed, layers):
-    """Weights as the chapter's ``train`` starts them, drawn from ``seed``.
+    """Shared starting weights for the same-weights comparison, from ``seed``.
 
-    Kernels and BN scales/shifts ~ N(0, 0.02); running mean 0, variance 1.
+    Kernels and BN scales/shifts ~ N(0, 0.02) (the chapter starts the scales at
+    1; random scales exercise more of each layer); running mean 0, variance 1.
     Returns {key: float32 array} in the shapes of ``tensor_shapes``.
     """
     rng = np.random.default_rng(seed)

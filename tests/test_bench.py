@@ -1,0 +1,38 @@
+"""tools.bench's table: ratios to the same-run baseline and fractions of the peak."""
+import pytest
+
+from tools.bench import GFLOP_PER_EXAMPLE, format_table, step_rows
+
+
+def step(framework, variant, batch_size, rate):
+    return {"framework": framework, "kind": "step", "variant": variant,
+            "batch_size": batch_size, "examples_per_s": rate, "runs": [rate]}
+
+
+def test_rows_relate_every_variant_to_the_plain_step_of_the_same_framework_and_batch():
+    records = [step("pytorch", "plain", 64, 20.0), step("pytorch", "chapter", 64, 50.0),
+               step("pytorch", "compiled", 64, 40.0), step("mxnet", "plain", 64, 10.0),
+               step("mxnet", "chapter", 64, 30.0),
+               {"framework": "mxnet", "kind": "pipeline"}]
+    rows = {(r["framework"], r["variant"]): r for r in step_rows(records, peak=135.0)}
+    assert len(rows) == 5
+    assert rows[("pytorch", "chapter")]["ratio_to_plain"] == pytest.approx(2.5)
+    assert rows[("pytorch", "compiled")]["ratio_to_plain"] == pytest.approx(2.0)
+    assert rows[("mxnet", "chapter")]["ratio_to_plain"] == pytest.approx(3.0)
+    chapter = rows[("pytorch", "chapter")]
+    assert chapter["gflops_at_2.7"] == pytest.approx(GFLOP_PER_EXAMPLE["section"] * 50)
+    assert chapter["fraction_of_peak_at_2.7"] == pytest.approx(2.7 * 50 / 135)
+    assert chapter["fraction_of_peak_at_2.3"] == pytest.approx(2.3 * 50 / 135)
+
+
+def test_the_table_prints_one_line_per_step_and_pipeline():
+    rows = step_rows([step("tensorflow", "plain", 256, 10.0),
+                      step("tensorflow", "chapter", 256, 27.0)], peak=100.0)
+    pipeline = {"framework": "tensorflow", "decode_png_images_per_s": 3000.0,
+                "load_cached_images_per_s": 40000.0, "epoch_images_per_s": 120000.0}
+    table = format_table(rows, [pipeline], peak=100.0).splitlines()
+    assert table[0].endswith("100.0 GFLOP/s")
+    chapter = next(line for line in table if " chapter " in line)
+    assert chapter.split()[:5] == ["tensorflow", "chapter", "256", "27.0", "2.70"]
+    assert "73%" in chapter  # 2.7 GFLOP x 27 ex/s = 72.9 GFLOP/s of a 100 peak
+    assert any(line.startswith("tensorflow") and "120000" in line for line in table)
