@@ -18,7 +18,7 @@ from mxnet.gluon import nn
 
 from tools.chapter_code import chapter_namespace
 from tools.parity import weights
-from tools.parity.weights import BN_PARTS, IMAGE_CHANNELS, LATENT_DIM, bind_layers
+from tools.parity.weights import IMAGE_CHANNELS, LATENT_DIM
 
 FRAMEWORK = "mxnet"
 CHAPTER_NAMES = {"n_G", "n_D", "net_G", "net_D"}
@@ -49,17 +49,10 @@ def is_transposed(conv):
 def neutral_parameters(net_G, net_D):
     """{file key: the Gluon Parameter that holds it}; raises if the chapter's
     networks do not have the file's structure, or hold parameters it lacks."""
-    params = {}
-    for name, net in (("G", net_G), ("D", net_D)):
-        for layout, conv, bn in bind_layers(name, weight_layers(net), is_transposed):
-            params[layout.kernel_name] = conv.weight
-            for part in BN_PARTS if layout.batch_norm else ():
-                params[layout.bn_name(part)] = getattr(bn, part)
-        covered = {id(p) for p in params.values()}
-        left_over = [key for key, p in net.collect_params().items() if id(p) not in covered]
-        if left_over:
-            raise ValueError(f"net_{name} holds parameters the file does not carry: {left_over}")
-    return params
+    return weights.bind_holders(
+        {"G": net_G, "D": net_D}, weight_layers, is_transposed,
+        kernel_of=lambda conv: conv.weight, bn_part_of=getattr,
+        holders_of=lambda net: net.collect_params(), what="parameters")
 
 
 def import_weights(net_G, net_D, weights):

@@ -16,7 +16,7 @@ from torch import nn
 
 from tools.chapter_code import chapter_namespace
 from tools.parity import weights
-from tools.parity.weights import BN_PARTS, bind_layers
+
 
 FRAMEWORK = "pytorch"
 CHAPTER_NAMES = {"n_G", "n_D", "net_G", "net_D"}
@@ -46,18 +46,14 @@ def is_transposed(conv):
 def neutral_tensors(net_G, net_D):
     """{file key: the parameter or buffer that holds it}; raises if the chapter's
     networks do not have the file's structure, or hold tensors it lacks."""
-    tensors = {}
-    for name, net in (("G", net_G), ("D", net_D)):
-        for layout, conv, bn in bind_layers(name, weight_layers(net), is_transposed):
-            tensors[layout.kernel_name] = conv.weight
-            for part in BN_PARTS if layout.batch_norm else ():
-                tensors[layout.bn_name(part)] = getattr(bn, BN_ATTRIBUTES[part])
-        covered = {id(t) for t in tensors.values()}
-        left_over = [key for key, t in net.state_dict(keep_vars=True).items()
-                     if id(t) not in covered and not key.endswith("num_batches_tracked")]
-        if left_over:
-            raise ValueError(f"net_{name} holds tensors the file does not carry: {left_over}")
-    return tensors
+    return weights.bind_holders(
+        {"G": net_G, "D": net_D}, weight_layers, is_transposed,
+        kernel_of=lambda conv: conv.weight,
+        bn_part_of=lambda bn, part: getattr(bn, BN_ATTRIBUTES[part]),
+        holders_of=lambda net: {key: tensor for key, tensor
+                                in net.state_dict(keep_vars=True).items()
+                                if not key.endswith("num_batches_tracked")},
+        what="tensors")
 
 
 def import_weights(net_G, net_D, weights):

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tools.chapter_code import chapter_namespace
 from tools.parity import weights
-from tools.parity.weights import BN_PARTS, IMAGE_CHANNELS, LATENT_DIM, bind_layers
+from tools.parity.weights import IMAGE_CHANNELS, LATENT_DIM
 
 FRAMEWORK = "tensorflow"
 CHAPTER_NAMES = {"n_G", "n_D", "net_G", "net_D"}
@@ -62,17 +62,12 @@ def is_transposed(conv):
 def neutral_variables(net_G, net_D):
     """{file key: the Keras variable that holds it}; raises if the chapter's
     networks do not have the file's structure, or hold variables it lacks."""
-    variables = {}
-    for name, net in (("G", net_G), ("D", net_D)):
-        for layout, conv, bn in bind_layers(name, weight_layers(net), is_transposed):
-            variables[layout.kernel_name] = conv.kernel
-            for part in BN_PARTS if layout.batch_norm else ():
-                variables[layout.bn_name(part)] = getattr(bn, BN_ATTRIBUTES[part])
-        covered = {v.path for v in variables.values()}
-        left_over = [v.path for v in net.variables if v.path not in covered]
-        if left_over:
-            raise ValueError(f"net_{name} holds variables the file does not carry: {left_over}")
-    return variables
+    return weights.bind_holders(
+        {"G": net_G, "D": net_D}, weight_layers, is_transposed,
+        kernel_of=lambda conv: conv.kernel,
+        bn_part_of=lambda bn, part: getattr(bn, BN_ATTRIBUTES[part]),
+        holders_of=lambda net: {variable.path: variable for variable in net.variables},
+        what="variables")
 
 
 def to_keras(key, array):

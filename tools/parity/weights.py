@@ -108,6 +108,30 @@ def bind_layers(net_name, found, is_transposed):
     return [(layout, conv, bn) for layout, (conv, bn) in zip(layouts, found, strict=True)]
 
 
+def bind_holders(nets, found_layers, is_transposed, kernel_of, bn_part_of, holders_of, what):
+    """{file key: the framework object that holds it}, for ``nets`` = {"G": net_G,
+    "D": net_D}; the framework modules pass how to read their networks.
+
+    ``found_layers(net)`` is [(conv, bn or None)] (see ``bind_layers``);
+    ``kernel_of(conv)`` and ``bn_part_of(bn, part)`` return the holders of a
+    kernel and of a BN part ("gamma", "beta", "running_mean", "running_var");
+    ``holders_of(net)`` is {name: holder} of everything the network holds. Raises
+    ValueError if the structure differs from the file's or if the network holds
+    ``what`` (e.g. "parameters") that the file does not carry.
+    """
+    bound = {}
+    for name, net in nets.items():
+        for layout, conv, bn in bind_layers(name, found_layers(net), is_transposed):
+            bound[layout.kernel_name] = kernel_of(conv)
+            for part in BN_PARTS if layout.batch_norm else ():
+                bound[layout.bn_name(part)] = bn_part_of(bn, part)
+        covered = {id(holder) for holder in bound.values()}
+        left_over = [key for key, holder in holders_of(net).items() if id(holder) not in covered]
+        if left_over:
+            raise ValueError(f"net_{name} holds {what} the file does not carry: {left_over}")
+    return bound
+
+
 def tensor_shapes(layers):
     """Every key of the weight file and its shape, in file order."""
     shapes = {}
