@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.build_book import book_chapters
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BOOK_BUILD = REPO_ROOT / "book" / "_build"
 BOOK_HTML = BOOK_BUILD / "html"
@@ -67,12 +69,7 @@ IMAGES_JS = """
 
 def chapters_in_book():
     """The chapter pages the book should have, in order: listed in book/chapters.txt and written."""
-    listed = []
-    for line in CHAPTER_ORDER.read_text(encoding="utf-8").splitlines():
-        name = line.split("#", 1)[0].strip()
-        if name:
-            listed.append(name)
-    return [name for name in listed if (REPO_ROOT / "chapters" / f"{name}.md").exists()]
+    return book_chapters(CHAPTER_ORDER, REPO_ROOT / "chapters")
 
 
 def notebook_code(chapter, framework):

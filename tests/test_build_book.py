@@ -14,6 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 from tools.build_book import (
     TAB_METADATA_KEY,
     BookError,
+    book_chapters,
     build_sources,
     hoist_heading_labels,
     index_page,
@@ -439,3 +440,15 @@ def test_math_is_served_by_the_book_itself(built_page):
     _status, html, _warnings, out = built_page
     (src,) = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', html)
     assert not src.startswith("http") and (out / src).is_file()
+
+
+def test_book_chapters_lists_the_written_chapters_in_book_order(tmp_path):
+    (tmp_path / "chapters").mkdir()
+    for name in ("dcgan", "gan"):
+        (tmp_path / "chapters" / f"{name}.md").write_text("# x\n")
+    order = tmp_path / "chapters.txt"
+    order.write_text("# order\ngan\nnot_written_yet  # planned\ndcgan\n")
+    assert book_chapters(order, tmp_path / "chapters") == ["gan", "dcgan"]
+    (tmp_path / "chapters" / "extra.md").write_text("# x\n")
+    with pytest.raises(BookError, match="extra"):
+        book_chapters(order, tmp_path / "chapters")

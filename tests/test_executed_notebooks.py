@@ -22,6 +22,7 @@ import pytest
 
 from d2l_shim import FRAMEWORKS
 from tools import reference
+from tools.build_book import book_chapters
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = REPO_ROOT / "build" / "notebooks"
@@ -31,13 +32,7 @@ SWD_LINE = re.compile(r"SWD x 1e3 to (\d+) held-out images: untrained generator 
 LOSS_LINE = re.compile(r"loss_D (\S+), loss_G (\S+), ([\d.]+) examples/sec on (\S+)")
 
 
-def book_chapters():
-    lines = (REPO_ROOT / "book" / "chapters.txt").read_text(encoding="utf-8").splitlines()
-    names = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    return [name for name in names if (REPO_ROOT / "chapters" / f"{name}.md").exists()]
-
-
-CHAPTERS = book_chapters()
+CHAPTERS = book_chapters(REPO_ROOT / "book" / "chapters.txt", REPO_ROOT / "chapters")
 
 
 def executed(framework, chapter):

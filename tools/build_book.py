@@ -92,6 +92,12 @@ def ordered_chapters(order, available):
     return [name for name in order if name in set(available)]
 
 
+def book_chapters(order_file, chapters_dir):
+    """The chapter names the book holds, in book order (see ``ordered_chapters``)."""
+    order = read_chapter_order(Path(order_file).read_text(encoding="utf-8"))
+    return ordered_chapters(order, [path.stem for path in Path(chapters_dir).glob("*.md")])
+
+
 def index_page(front_text, chapter_names):
     """Return the front page: the authored text followed by the numbered table of contents."""
     toctree = "\n".join(["```{toctree}", ":maxdepth: 2", ":numbered:", "", *chapter_names, "```"])
