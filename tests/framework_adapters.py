@@ -155,3 +155,20 @@ def chapter_data_iter(framework, images, batch_size):
     X_all = tf.cast(images, tf.float32) / 127.5 - 1
     return (tf.data.Dataset.from_tensor_slices(X_all)
             .shuffle(len(images)).batch(batch_size).prefetch(tf.data.AUTOTUNE))
+
+
+def chapter_networks(framework, seed):
+    """The DCGAN chapter's networks as its cells leave them: (namespace, net_D,
+    net_G), built by one forward pass and initialized by the chapter's own
+    ``init_weights`` after ``d2l.set_seed(seed)``."""
+    import d2l_shim
+    from tools.chapter_code import chapter_namespace
+    chapter = chapter_namespace(framework, "dcgan", {"n_G", "n_D", "net_G", "net_D"})
+    net_D, net_G = chapter["net_D"], chapter["net_G"]
+    fw = adapter(framework)
+    for net, shape in ((net_D, (1, 3, 64, 64)), (net_G, (1, 100, 1, 1))):
+        fw.prepare(net, 0)  # build the layers, as the chapter's shape cells do
+        fw.run(net, np.zeros(shape))
+    d2l_shim.load(framework).set_seed(seed)
+    chapter["init_weights"](net_D, net_G)
+    return chapter, net_D, net_G

@@ -11,10 +11,8 @@ import pytest
 
 from d2l_shim import checkpoints
 from d2l_shim.checkpoints import CheckpointError
-from framework_adapters import adapter, chapter_data_iter
-from tools.chapter_code import chapter_namespace
+from framework_adapters import adapter, chapter_data_iter, chapter_networks
 
-NAMES = {"n_G", "n_D", "net_G", "net_D"}
 LATENT_DIM, LR = 100, 0.005
 
 
@@ -126,20 +124,6 @@ def test_shape_check_lists_the_mismatches():
 
 # --- per framework: networks and optimizers -----------------------------------
 
-def fresh_nets(framework, d2l, seed):
-    """The chapter's networks, built and initialized by its ``init_weights``
-    after ``set_seed(seed)``; returns (chapter namespace, net_D, net_G)."""
-    chapter = chapter_namespace(framework, "dcgan", NAMES)
-    fw = adapter(framework)
-    net_D, net_G = chapter["net_D"], chapter["net_G"]
-    for net, shape in ((net_D, (1, 3, 64, 64)), (net_G, (1, LATENT_DIM, 1, 1))):
-        fw.prepare(net, 0)  # build the layers, as the chapter's shape cells do
-        fw.run(net, np.zeros(shape))
-    d2l.set_seed(seed)
-    chapter["init_weights"](net_D, net_G)
-    return chapter, net_D, net_G
-
-
 def weights(framework, net):
     """Every weight and BatchNorm statistic, in the network's order (MXNet's and
     Keras' names carry counters that differ between two instances)."""
@@ -155,7 +139,7 @@ class Game:
     """Networks, trainers and a loss, stepped on fixed batches."""
     def __init__(self, framework, d2l, seed):
         self.framework, self.d2l, fw = framework, d2l, adapter(framework)
-        _, self.net_D, self.net_G = fresh_nets(framework, d2l, seed)
+        _, self.net_D, self.net_G = chapter_networks(framework, seed)
         self.trainer_D, self.trainer_G = fw.trainer(self.net_D, LR), fw.trainer(self.net_G, LR)
         self.loss = fw.loss()
         rng = np.random.default_rng(5)
@@ -289,7 +273,7 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
     images = d2l.read_image_folder(d2l.download_extract("noto_emoji_64"), size=64)[:128]
 
     def run(num_epochs, init_seed, checkpoint):
-        chapter, net_D, net_G = fresh_nets(framework, d2l, init_seed)
+        chapter, net_D, net_G = chapter_networks(framework, init_seed)
         d2l.set_seed(0)  # as the chapter does before building its pipeline
         data_iter = chapter_data_iter(framework, images, batch_size=64)
         chapter["train"](net_D, net_G, data_iter, num_epochs, LR, LATENT_DIM,

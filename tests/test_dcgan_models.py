@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tools.chapter_code import chapter_namespace
-from framework_adapters import adapter
+from framework_adapters import adapter, chapter_networks
 
 NETWORK_NAMES = {"n_G", "n_D", "net_G", "net_D"}
 LATENT_DIM = 100
@@ -77,13 +77,11 @@ def changed(before, after):
 
 
 @pytest.fixture
-def game(chapter, fw):
+def game(framework, fw):
     """G and D as the chapter trains them (its ``init_weights``: MXNet's nets are
     hybridized, PyTorch's channels-last) plus one fixed batch:
     X (4, 3, 64, 64), Z (4, 100, 1, 1)."""
-    net_G = built(fw, chapter["net_G"], (2, LATENT_DIM, 1, 1), seed=3)
-    net_D = built(fw, chapter["net_D"], (2, 3, 64, 64), seed=4)
-    chapter["init_weights"](net_D, net_G)
+    _, net_D, net_G = chapter_networks(framework, seed=3)
     X, Z = game_batch()
     return net_G, net_D, fw.tensor(X), fw.tensor(Z)
 
@@ -164,11 +162,7 @@ def test_update_D_then_G_makes_the_same_updates_as_the_two_calls(framework, fw, 
                for _ in range(3)]
     runs = []
     for combined in (False, True):
-        chapter = chapter_namespace(framework, "dcgan", NETWORK_NAMES)
-        net_G = built(fw, chapter["net_G"], (2, LATENT_DIM, 1, 1), seed=3)
-        net_D = built(fw, chapter["net_D"], (2, 3, 64, 64), seed=4)
-        d2l.set_seed(0)
-        chapter["init_weights"](net_D, net_G)
+        _, net_D, net_G = chapter_networks(framework, seed=0)
         loss, trainer_D, trainer_G = fw.loss(), fw.trainer(net_D, 1e-3), fw.trainer(net_G, 1e-3)
         losses = []
         for X, Z in batches:

@@ -4,13 +4,10 @@ sliced Wasserstein distance to held-out images by at least 30%.
 Slow (minutes per framework on two CPU cores), so it carries the ``learning``
 marker: ``make test-learning`` runs it; the quick unit-test pass leaves it out.
 """
-import numpy as np
 import pytest
 
-from framework_adapters import adapter, chapter_data_iter
-from tools.chapter_code import chapter_namespace
+from framework_adapters import chapter_data_iter, chapter_networks
 
-NAMES = {"n_G", "n_D", "net_G", "net_D"}
 LATENT_DIM, LR, BATCH_SIZE = 100, 0.005, 64
 # The SWD of a GAN's samples does not fall smoothly at the section's learning
 # rate, 0.005. Traced per epoch (seed 0, the chapter's code, batch-norm scales
@@ -30,16 +27,9 @@ REQUIRED_DROP = 0.30
 @pytest.mark.learning
 def test_training_lowers_swd_to_held_out_images(framework, d2l, tmp_path, monkeypatch):
     monkeypatch.setenv("D2L_DATA_DIR", str(tmp_path))
-    chapter = chapter_namespace(framework, "dcgan", NAMES)
     images, held_out = d2l.hold_out(
         d2l.read_image_folder(d2l.download_extract("noto_emoji_64"), size=64), every=10)
-    net_D, net_G = chapter["net_D"], chapter["net_G"]
-    fw = adapter(framework)
-    for net, shape in ((net_D, (1, 3, 64, 64)), (net_G, (1, LATENT_DIM, 1, 1))):
-        fw.prepare(net, 0)  # build the layers, as the chapter's shape cells do
-        fw.run(net, np.zeros(shape))
-    d2l.set_seed(0)
-    chapter["init_weights"](net_D, net_G)
+    chapter, net_D, net_G = chapter_networks(framework, seed=0)
 
     def swd():
         samples = d2l.sample_images(net_G, len(held_out), LATENT_DIM)
