@@ -27,7 +27,8 @@ from d2l_shim import FRAMEWORKS  # noqa: E402  (imports no framework)
 #: Test files that need the tooling environment (jupytext, nbformat, pyyaml).
 TOOLING_TESTS = frozenset({"test_nbsplit.py", "test_reference.py", "test_environment.py",
                            "test_build_book.py", "test_book_browser.py", "test_parity.py",
-                           "test_executed_notebooks.py", "test_bench.py"})
+                           "test_executed_notebooks.py", "test_bench.py",
+                           "test_atomic_write.py"})
 #: Tooling tests of build outputs (the executed notebooks, the HTML book):
 #: `make test-notebooks` and `make test-book` run them by name once those
 #: exist, so the tool tests (--framework none) leave them out.

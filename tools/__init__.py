@@ -17,17 +17,25 @@ def write_text_if_changed(path, text):
     """Write ``text`` to ``path`` atomically unless the file already holds exactly that.
 
     Returns True when the file was (re)written. Leaving an unchanged file alone keeps
-    its modification time, so ``make`` does not rebuild what depends on it. The text
-    goes to a temporary file in the same folder first and is then moved over the
-    target with ``os.replace``, so a reader never sees a half-written file.
+    its modification time, so ``make`` does not rebuild what depends on it.
     """
-    path = Path(path)
-    data = text.encode("utf-8")
     try:
-        if path.read_bytes() == data:
+        if Path(path).read_bytes() == text.encode("utf-8"):
             return False
     except FileNotFoundError:
         pass
+    write_text_atomically(path, text)
+    return True
+
+
+def write_text_atomically(path, text):
+    """Write ``text`` to ``path`` (UTF-8) so that a reader never sees a half-written file.
+
+    The text goes to a temporary file in the same folder first and is then moved
+    over the target with ``os.replace``; on any failure (an interrupt included)
+    the temporary file is removed and an existing ``path`` is left as it was.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     # os.open with mode 0o666 lets the umask decide the final permissions, as a
@@ -35,9 +43,8 @@ def write_text_if_changed(path, text):
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
+            stream.write(text.encode("utf-8"))
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return True

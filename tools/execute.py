@@ -10,13 +10,14 @@ half-written notebook that looks finished.
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from tools import write_text_atomically
 
 
 def execute_notebook(source, target, timeout=1800):
@@ -37,16 +38,8 @@ def execute_notebook(source, target, timeout=1800):
     started = time.perf_counter()
     client.execute()
     elapsed = time.perf_counter() - started
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".ipynb.tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            nbformat.write(notebook, out)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Always rewritten (even if unchanged), so make sees it newer than its sources.
+    write_text_atomically(target, nbformat.writes(notebook) + "\n")
     return elapsed
 
 
