@@ -142,7 +142,7 @@ test-units: setup $(SPLIT)/.stamp  ## Unit tests of the shim and the chapter's m
 	  $(ENVS)/$$fw/bin/python -m pytest tests --framework $$fw -q -m "not learning" \
 	    --junitxml=$(RESULTS)/units-$$fw.xml || exit 1; done
 
-test-learning: setup $(SPLIT)/.stamp  ## Slowest part of `test` (~6 min per framework): 24 epochs of the chapter lower SWD by >= 30%
+test-learning: setup $(SPLIT)/.stamp  ## Slowest part of `test` (7-9 min per framework): 24 epochs of the chapter lower SWD by >= 30%
 	@mkdir -p $(RESULTS)
 	@# Every framework runs even if one fails: the three numbers are worth seeing side by side.
 	@status=0; for fw in $(FRAMEWORKS); do echo "== learning: $$fw"; \
