@@ -32,6 +32,8 @@ PER_FRAMEWORK = {
     "update_D_then_G": "(X, Z, net_D, net_G, loss, trainer_D, trainer_G)",
     "load_data_fashion_mnist": "(batch_size, resize=None)",
     "sample_images": "(net_G, num_images, latent_dim)",
+    "TrainingRun": ("(net_D, net_G, trainer_D, trainer_G, data_iter, held_out, "
+                    "latent_dim, num_epochs, seed=0, checkpoint=None)"),
 }
 
 PUBLIC_NAMES = tuple(sorted(

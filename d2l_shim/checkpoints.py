@@ -108,17 +108,18 @@ def epoch_seed(seed, epoch):
 
 def metadata(framework, history, seed):
     """The ``meta/...`` arrays of a checkpoint: format version, framework name,
-    loss history as an (epochs, 2) float64 array of (loss_D, loss_G), seed."""
-    losses = np.asarray(history, dtype=np.float64).reshape(-1, 2)
+    history as a float64 array with one row per epoch, seed."""
+    rows = np.asarray(history, dtype=np.float64)
+    rows = rows.reshape(len(history), -1) if len(history) else rows.reshape(0, 0)
     return {"meta/format": np.array(FORMAT_VERSION, dtype=np.int64),
             "meta/framework": np.array(framework),
-            "meta/history": losses,
+            "meta/history": rows,
             "meta/seed": np.array(int(seed), dtype=np.int64)}
 
 
 def check_metadata(arrays, path, framework, seed):
-    """Check a checkpoint's metadata; return its loss history as a list of
-    (loss_D, loss_G) tuples, one per finished epoch.
+    """Check a checkpoint's metadata; return its history as a list of
+    tuples, one per epoch.
 
     Raises CheckpointError if the file was not written by ``save_checkpoint``,
     was written by another framework's tab, or for another seed.
@@ -146,7 +147,7 @@ def check_metadata(arrays, path, framework, seed):
             f"{path} belongs to a run with seed {saved_seed}, but this run has "
             f"seed {seed}: resuming would mix two runs. Pass seed={saved_seed} "
             "to continue that run, or another checkpoint path to start a new one.")
-    return [(float(d), float(g)) for d, g in arrays["meta/history"]]
+    return [tuple(float(value) for value in row) for row in arrays["meta/history"]]
 
 
 def with_prefix(prefix, arrays):

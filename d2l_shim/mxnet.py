@@ -6,6 +6,7 @@ Images are NCHW: real batches X are (N, 3, 64, 64), latents Z are
 import contextlib
 import os
 import random
+import sys
 import tempfile
 
 import mxnet as mx
@@ -13,8 +14,8 @@ import numpy as onp
 from mxnet import autograd, gluon, np, npx
 from mxnet.gluon.parameter import DeferredInitializationError
 
-from . import checkpoints, fashion_mnist, plotting, swd
-from ._exports import *  # noqa: F401,F403  (the framework-free names)
+from . import checkpoints, fashion_mnist, plotting, swd, training
+from ._exports import *  # noqa: F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
 npx.set_np()
@@ -67,16 +68,15 @@ def set_seed(seed, epoch=None):
 
 
 def save_checkpoint(path, net_D, net_G, trainer_D, trainer_G, history, seed):
-    """Save both networks, both trainers and the loss history to ``path``.
+    """Save both networks, both trainers and the training history to ``path``.
 
     One ``.npz`` file, replaced atomically (see ``d2l_shim.checkpoints``): every
     parameter of each network, BatchNorm running statistics included, under
     its structural name; each Gluon Trainer's state as written by its
     ``save_states`` (Adam's moments and the optimizer with its update counts),
     stored as bytes, with the structural names of the parameters in the order
-    the trainer numbers them; the losses of the finished epochs (``history``, a
-    list of (loss_D, loss_G)) and the run's ``seed``. ``load_checkpoint``
-    restores it.
+    the trainer numbers them; the history (``history``, one row per epoch
+    from epoch 0) and the run's ``seed``. ``load_checkpoint`` restores it.
     """
     arrays = checkpoints.metadata("mxnet", history, seed)
     nets = {"net_D": _parameters(net_D, "net_D"), "net_G": _parameters(net_G, "net_G")}
@@ -91,9 +91,10 @@ def save_checkpoint(path, net_D, net_G, trainer_D, trainer_G, history, seed):
 
 
 def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
-    """Restore what ``save_checkpoint`` wrote to ``path``; return the loss history.
+    """Restore what ``save_checkpoint`` wrote to ``path``; return the history.
 
-    Returns the (loss_D, loss_G) of every finished epoch, or ``[]`` if ``path``
+    Returns the stored history (one row per epoch from epoch 0, the untrained
+    networks; see ``d2l_shim.training``), or ``[]`` if ``path``
     does not exist yet (a fresh run). Parameters, BatchNorm statistics and the
     trainers' state come back bitwise. ``Trainer.load_states`` brings back the
     pickled optimizer, hyperparameters included; only the learning rate is set
@@ -236,8 +237,8 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
 
     D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
     for the real batch X and 0 for the fakes G(Z) (for the DCGAN, X is
-    (N, 3, 64, 64) and Z (N, latent_dim, 1, 1)). Gluon's ``SigmoidBCELoss`` returns one value per
-    example; we sum them, as the other tabs do, and step with ``step(1)`` so
+    (N, 3, 64, 64) and Z (N, latent_dim, 1, 1)). Gluon's ``SigmoidBCELoss``
+    returns one value per example; we sum them, as the other tabs do, and step with ``step(1)`` so
     the update follows the gradient of that sum rather than of the mean. The
     fakes are made in training mode (BN uses batch statistics) but outside
     ``record``, so they are detached: no gradient reaches G. G's BN
@@ -272,7 +273,7 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
 
 
 def _step_G(fake_X, net_D, net_G, loss, trainer_G):
-    """G's step on fakes recorded by ``autograd.record`` in ``net_G``'s forward."""
+    """G's step on fakes recorded in ``net_G``'s forward pass."""
     with _statistics_kept(net_D):
         with autograd.record():
             fake_Y = net_D(fake_X)
@@ -329,3 +330,8 @@ def sample_images(net_G, num_images, latent_dim):
     with autograd.train_mode(), _statistics_kept(net_G):
         fake = net_G(Z)
     return swd.images_from_tanh(numpy(fake), channels_first=True)
+
+
+class TrainingRun(training.TrainingRun):
+    __doc__ = training.TrainingRun.__doc__
+    _framework = sys.modules[__name__]

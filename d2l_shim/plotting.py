@@ -50,7 +50,7 @@ def use_svg_display():
     try:
         from matplotlib_inline import backend_inline
         backend_inline.set_matplotlib_formats('svg')
-    except Exception:  # noqa: BLE001 - a nicer format is optional, never fatal
+    except Exception:  # a nicer format is optional, never fatal
         pass
 
 
@@ -214,6 +214,17 @@ class Animator:
                 self.Y[i].append(float(b))
         self._redraw()
 
+    def _progress(self):
+        """How far along the x axis the curves are, for a notebook runner's
+        progress bar (``tools.execute`` reads it); {} without an xlim."""
+        xlim = self._axes_config['xlim']
+        if not xlim or not self.X or not self.X[0]:
+            return {}
+        done = max(xs[-1] for xs in self.X if xs)
+        unit = self._axes_config['xlabel'] or 'step'
+        return {'d2l_progress': {'done': int(done), 'total': int(xlim[1]),
+                                 'unit': unit}}
+
     def _redraw(self):
         curves_axes = self.axes[0]
         curves_axes.cla()
@@ -222,7 +233,7 @@ class Animator:
         self.config_axes()
         if _in_notebook_kernel():
             from IPython import display
-            display.display(self.fig)
+            display.display(self.fig, metadata=self._progress())
             # wait=True: the old frame is removed only when the next output
             # arrives, which avoids flicker and keeps just the final frame.
             display.clear_output(wait=True)

@@ -1,14 +1,15 @@
 """Run profiles: one switch between the CPU-sized run and the section's real one.
 
 ``D2L_PROFILE=quick`` (the default) trains on the embedded emoji set for a
-couple of epochs, which is what ``make test`` and ``make notebooks`` run.
-``D2L_PROFILE=full`` uses the Pokemon archive and the section's
-hyperparameters, for a machine with a GPU and network access.
+couple of epochs: a smoke run of every cell (``make notebooks``, nbval).
+``D2L_PROFILE=book`` trains on all the embedded emoji until the samples are
+clearly learned, on a CPU (``make book``). ``D2L_PROFILE=full`` uses the
+Pokemon archive and the section's hyperparameters, for a machine with a GPU.
 """
 import os
 
 PROFILE_ENV = "D2L_PROFILE"
-PROFILES = ("quick", "full")
+PROFILES = ("quick", "book", "full")
 
 
 def profile_name():

@@ -61,11 +61,13 @@ Choices, and why (the reference is followed unless noted):
   changed the emoji values by < 1%; fewer patches per image is cheaper still
   but raises the value two samples of one distribution get.
 """
+import re
+import statistics
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ['sliced_wasserstein_distance', 'images_from_tanh',
+__all__ = ['sliced_wasserstein_distance', 'images_from_tanh', 'summary', 'parse_summary',
            'laplacian_pyramid', 'pyramid_resolutions']
 
 #: Side of the square neighbourhood turned into one descriptor.
@@ -369,7 +371,7 @@ def sliced_wasserstein_distance(images_a, images_b, *, patches_per_image=128,
             corners = sample_patch_corners(rng, count, level_side,
                                            patches_per_image)
             descriptors_a, descriptors_b = pool.map(
-                lambda level: patch_descriptors(level, corners), (level_a, level_b))
+                patch_descriptors, (level_a, level_b), (corners, corners))
             unit_directions = random_directions(
                 rng, descriptors_a.shape[1], directions)
             distance = sliced_wasserstein(descriptors_a, descriptors_b,
@@ -377,3 +379,33 @@ def sliced_wasserstein_distance(images_a, images_b, *, patches_per_image=128,
             result[level_side] = distance * REPORT_SCALE
     result['mean'] = float(np.mean(list(result.values())))
     return result
+
+
+#: How many final epochs a training summary's median covers.
+JUDGED_EPOCHS = 5
+_SUMMARY = re.compile(r"SWD to (\d+) held-out images, x 1e3 \(lower is better\):\n"
+                      r"untrained ([\d.]+) -> trained ([\d.]+) "
+                      r"\(median of the last (\d+) epochs?\): ([+-]\d+)%")
+
+
+def summary(num_held_out, untrained, per_epoch):
+    """Two printed lines: the untrained SWD and the median of the last
+    ``JUDGED_EPOCHS`` values of ``per_epoch`` (one SWD per trained epoch)."""
+    judged = list(per_epoch)[-JUDGED_EPOCHS:]
+    trained = statistics.median(judged)
+    epochs = "epoch" if len(judged) == 1 else "epochs"
+    return (f"SWD to {num_held_out} held-out images, x 1e3 (lower is better):\n"
+            f"untrained {untrained:.1f} -> trained {trained:.1f} "
+            f"(median of the last {len(judged)} {epochs}): "
+            f"{round(100 * (trained / untrained - 1)):+d}%")
+
+
+def parse_summary(text):
+    """The numbers of the last :func:`summary` printed in ``text`` (held_out,
+    untrained, trained, epochs, change as a fraction), or None."""
+    found = _SUMMARY.findall(text)
+    if not found:
+        return None
+    held_out, untrained, trained, epochs, change = found[-1]
+    return {"held_out": int(held_out), "untrained": float(untrained),
+            "trained": float(trained), "epochs": int(epochs), "change": int(change) / 100}

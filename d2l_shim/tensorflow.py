@@ -6,12 +6,13 @@ Keras is channels-last: real batches X are (N, 64, 64, 3), latents Z are
 import os
 import random
 import re
+import sys
 
 import numpy as np
 import tensorflow as tf
 
-from . import checkpoints, fashion_mnist, plotting, swd
-from ._exports import *  # noqa: F401,F403  (the framework-free names)
+from . import checkpoints, fashion_mnist, plotting, swd, training
+from ._exports import *  # noqa: F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
 __all__ = list(PUBLIC_NAMES)
@@ -62,12 +63,12 @@ def set_seed(seed, epoch=None):
 
 
 def save_checkpoint(path, net_D, net_G, trainer_D, trainer_G, history, seed):
-    """Save both networks, both optimizers and the loss history to ``path``.
+    """Save both networks, both optimizers and the training history to ``path``.
 
     One ``.npz`` file, replaced atomically (see ``d2l_shim.checkpoints``): all
     of each network's ``variables`` (weights and BatchNorm moving statistics),
     all of each optimizer's ``variables`` (step count, Adam's moments), the
-    losses of the finished epochs (``history``, a list of (loss_D, loss_G)) and
+    history (``history``: rows of numbers, one per epoch from epoch 0) and
     the run's ``seed``. ``load_checkpoint`` restores it.
     """
     arrays = checkpoints.metadata("tensorflow", history, seed)
@@ -78,10 +79,11 @@ def save_checkpoint(path, net_D, net_G, trainer_D, trainer_G, history, seed):
 
 
 def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
-    """Restore what ``save_checkpoint`` wrote to ``path``; return the loss history.
+    """Restore what ``save_checkpoint`` wrote to ``path``; return the history.
 
-    Returns the (loss_D, loss_G) of every finished epoch, or ``[]`` if ``path``
-    does not exist yet (a fresh run). Variables of both networks (BatchNorm's
+    Returns the stored history, one row per epoch from epoch 0 (the untrained
+    networks, see ``d2l_shim.training``), or ``[]`` if ``path`` does not exist
+    yet (a fresh run). Variables of both networks (BatchNorm's
     moving statistics included) and both optimizers come back bitwise; an
     optimizer that has not been built yet is built first, and each keeps its
     own learning rate. A ``tf.data`` shuffle reshuffles with a counter of its
@@ -104,7 +106,7 @@ def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
         for key, value in checkpoints.under_prefix(name, arrays).items():
             if variables[key].name != "learning_rate":  # keep the optimizer's own
                 variables[key].assign(value)
-    for _ in history:  # replay the passes of the finished epochs (cheap: in memory)
+    for _ in history[1:]:  # replay the finished epochs' passes; row 0 is epoch 0
         for _ in data_iter:
             pass
     return history
@@ -221,11 +223,12 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
 
     D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
     for the real batch X and 0 for the fakes G(Z) (for the DCGAN, X is
-    (N, 64, 64, 3) and Z (N, 1, 1, latent_dim)). ``loss`` is ``BinaryCrossentropy(from_logits=True,
-    reduction="sum")``. The fakes are made before the tape starts, so no
-    gradient reaches G, and G's BN statistics do not move; ``training=True``
-    makes BN use batch statistics, as in the other tabs. The step runs as a
-    compiled ``tf.function`` (see ``_compiled``).
+    (N, 64, 64, 3) and Z (N, 1, 1, latent_dim)). ``loss`` is
+    ``BinaryCrossentropy(from_logits=True, reduction="sum")``. The fakes are
+    made before the tape starts, so no gradient reaches G, and G's BN
+    statistics do not move; ``training=True`` makes BN use batch statistics,
+    as in the other tabs. The step runs as a compiled ``tf.function`` (see
+    ``_compiled``).
     """
     step = _compiled(_discriminator_step, net_D, net_G, loss, trainer_D)
     return float(step(X, Z))
@@ -292,3 +295,8 @@ def sample_images(net_G, num_images, latent_dim):
     fake = net_G(tf.random.normal((num_images, 1, 1, latent_dim)), training=True)
     restore()
     return swd.images_from_tanh(numpy(fake))
+
+
+class TrainingRun(training.TrainingRun):
+    __doc__ = training.TrainingRun.__doc__
+    _framework = sys.modules[__name__]

@@ -6,12 +6,13 @@ Images are NCHW: real batches X are (N, 3, 64, 64), latents Z are
 import contextlib
 import os
 import random
+import sys
 
 import numpy as np
 import torch
 
-from . import checkpoints, fashion_mnist, plotting, swd
-from ._exports import *  # noqa: F401,F403  (the framework-free names)
+from . import checkpoints, fashion_mnist, plotting, swd, training
+from ._exports import *  # noqa: F403  (the framework-free names)
 from .api import PUBLIC_NAMES
 
 __all__ = list(PUBLIC_NAMES)
@@ -61,12 +62,12 @@ def set_seed(seed, epoch=None):
 
 
 def save_checkpoint(path, net_D, net_G, trainer_D, trainer_G, history, seed):
-    """Save both networks, both optimizers and the loss history to ``path``.
+    """Save both networks, both optimizers and the training history to ``path``.
 
     One ``.npz`` file, replaced atomically (see ``d2l_shim.checkpoints``): each
     network's ``state_dict`` (weights and BatchNorm running statistics), each
     optimizer's per-parameter state (Adam's moments and step counts), the
-    losses of the finished epochs (``history``, a list of (loss_D, loss_G)) and
+    history (``history``: rows of numbers, one per epoch from epoch 0) and
     the run's ``seed``. ``load_checkpoint`` restores it.
     """
     arrays = checkpoints.metadata("pytorch", history, seed)
@@ -79,9 +80,10 @@ def save_checkpoint(path, net_D, net_G, trainer_D, trainer_G, history, seed):
 
 
 def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
-    """Restore what ``save_checkpoint`` wrote to ``path``; return the loss history.
+    """Restore what ``save_checkpoint`` wrote to ``path``; return the history.
 
-    Returns the (loss_D, loss_G) of every finished epoch, or ``[]`` if ``path``
+    Returns the stored history (one row per epoch from epoch 0, the untrained
+    networks; see ``d2l_shim.training``), or ``[]`` if ``path``
     does not exist yet (a fresh run). Weights, BatchNorm statistics and the
     optimizers' state come back bitwise; the optimizers keep their own
     hyperparameters (``param_groups``: learning rate, betas). ``data_iter`` is
@@ -173,10 +175,11 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
 
     D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
     for the real batch X and 0 for the fakes G(Z) (for the DCGAN, X is
-    (N, 3, 64, 64) and Z (N, latent_dim, 1, 1)). ``loss`` is ``BCEWithLogitsLoss(reduction='sum')``;
-    the returned value is the mean of the real and fake sums. The fakes are
-    made without a graph (detached: no gradient reaches G and no memory goes
-    to G's activations) and without moving G's BN statistics.
+    (N, 3, 64, 64) and Z (N, latent_dim, 1, 1)). ``loss`` is
+    ``BCEWithLogitsLoss(reduction='sum')``; the returned value is the mean
+    of the real and fake sums. The fakes are made without a graph (detached:
+    no gradient reaches G and no memory goes to G's activations) and without
+    moving G's BN statistics.
     """
     with torch.no_grad(), _statistics_kept(net_G):
         fake_X = net_G(Z)
@@ -207,7 +210,7 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
 
 
 def _step_G(fake_X, net_D, net_G, loss, trainer_G):
-    """G's step on fakes that still carry the graph of ``net_G``'s forward pass."""
+    """G's step on fakes that still carry the graph of ``net_G``'s pass."""
     params = [p for p in net_G.parameters() if p.requires_grad]
     # The statistics are restored only after the backward pass, which checks
     # that the tensors its forward pass saw were not modified in between.
@@ -267,3 +270,8 @@ def sample_images(net_G, num_images, latent_dim):
     with torch.no_grad(), _statistics_kept(net_G):
         fake = net_G(torch.randn(num_images, latent_dim, 1, 1, device=device))
     return swd.images_from_tanh(numpy(fake), channels_first=True)
+
+
+class TrainingRun(training.TrainingRun):
+    __doc__ = training.TrainingRun.__doc__
+    _framework = sys.modules[__name__]

@@ -9,7 +9,7 @@ per environment with ``--framework``:
   broken environment, not something to pass over quietly.
 * ``--framework none``: the build-tool tests, in the tooling environment, except
   the tests of build outputs (executed notebooks, the HTML book), which
-  ``make test-notebooks`` and ``make test-book`` run by name.
+  ``make test-learning`` and ``make test-book`` run by name.
 * no option (a contributor's ad-hoc run): everything collectable; a framework
   that is not installed is skipped with a reason.
 """
@@ -27,18 +27,22 @@ from d2l_shim import FRAMEWORKS  # noqa: E402  (imports no framework)
 #: Test files that need the tooling environment (jupytext, nbformat, pyyaml).
 TOOLING_TESTS = frozenset({"test_nbsplit.py", "test_reference.py", "test_environment.py",
                            "test_build_book.py", "test_book_browser.py", "test_parity.py",
-                           "test_executed_notebooks.py", "test_bench.py",
-                           "test_atomic_write.py"})
+                           "test_book_notebooks.py", "test_bench.py",
+                           "test_atomic_write.py", "test_placement.py",
+                           "test_execute.py"})
 #: Tooling tests of build outputs (the executed notebooks, the HTML book):
-#: `make test-notebooks` and `make test-book` run them by name once those
+#: `make test-learning` and `make test-book` run them by name once those
 #: exist, so the tool tests (--framework none) leave them out.
-BUILD_OUTPUT_TESTS = frozenset({"test_executed_notebooks.py", "test_book_browser.py"})
+BUILD_OUTPUT_TESTS = frozenset({"test_book_notebooks.py", "test_book_browser.py"})
 
 
 def pytest_addoption(parser):
     parser.addoption(
         "--framework", choices=(*FRAMEWORKS, "none"), default=None,
         help="run the tests of one environment (see tests/conftest.py)")
+    parser.addoption(
+        "--notebooks", default=str(REPO_ROOT / "build" / "book-notebooks" / "book"),
+        help="the executed notebooks test_book_notebooks.py checks: <folder>/<framework>/<chapter>.ipynb")
 
 
 def pytest_ignore_collect(collection_path, config):

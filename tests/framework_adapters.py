@@ -13,7 +13,8 @@ class MXNetAdapter:
 
     def __init__(self):
         import mxnet as mx
-        from mxnet import gluon, init, np as mnp
+        from mxnet import gluon, init
+        from mxnet import np as mnp
         self.mx, self.gluon, self.init, self.mnp = mx, gluon, init, mnp
 
     def tensor(self, array):
@@ -116,11 +117,11 @@ class TensorFlowAdapter:
         return {v.path for v in net.trainable_variables}
 
 
-ADAPTERS = {"mxnet": MXNetAdapter, "pytorch": PyTorchAdapter, "tensorflow": TensorFlowAdapter}
 
 
 def adapter(framework):
-    return ADAPTERS[framework]()
+    import d2l_shim
+    return globals()[f"{d2l_shim.framework(framework).label}Adapter"]()
 
 
 def framework_draws(framework):
@@ -147,7 +148,8 @@ def chapter_data_iter(framework, images, batch_size):
         return torch.utils.data.DataLoader(
             torch.utils.data.TensorDataset(X_all), batch_size=batch_size, shuffle=True)
     if framework == "mxnet":
-        from mxnet import gluon, np as mnp
+        from mxnet import gluon
+        from mxnet import np as mnp
         X_all = mnp.array(images, dtype="float32").transpose(0, 3, 1, 2) / 127.5 - 1
         return gluon.data.DataLoader(
             gluon.data.ArrayDataset(X_all), batch_size=batch_size, shuffle=True)

@@ -6,11 +6,13 @@ pages are served from a local HTTP server on 127.0.0.1, so the browser sees the
 book as a reader does: scripts, the style sheets, MathJax, the figures.
 
 Screenshots of each chapter with the TensorFlow tabs selected are saved as
-book/_build/screenshot-tensorflow-<chapter>.png.
+book/_build/screenshot-tensorflow-<chapter>.png, and of the DCGAN's training
+figure and samples in every tab as book/_build/screenshot-dcgan-<framework>.png.
 """
 import functools
 import http.server
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -21,9 +23,9 @@ from tools.build_book import book_chapters
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BOOK_BUILD = REPO_ROOT / "book" / "_build"
 BOOK_HTML = BOOK_BUILD / "html"
-EXECUTED = REPO_ROOT / "build" / "notebooks"
 CHAPTER_ORDER = REPO_ROOT / "book" / "chapters.txt"
-CHROMIUM = Path("/usr/bin/chromium")
+#: The browser `make test-book` found or installed (see the Makefile).
+CHROMIUM = Path(os.environ.get("BOOK_BROWSER", "/usr/bin/chromium"))
 LAUNCH_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -34,6 +36,9 @@ LAUNCH_ARGS = [
     "--no-first-run",
 ]
 TAB_LABELS = ["MXNet", "PyTorch", "TensorFlow"]
+FRAMEWORK_IDS = ["mxnet", "pytorch", "tensorflow"]
+#: The DCGAN's training figure must be shown at least this wide (CSS pixels) to be judged.
+TRAINING_FIGURE_MIN_WIDTH = 600
 #: Code that gives away another framework in a TensorFlow tab (comments may name them).
 FOREIGN_CODE = ("import torch", "torch.", "nn.Module", "from mxnet", "npx.", "gluon.")
 
@@ -72,10 +77,17 @@ def chapters_in_book():
     return book_chapters(CHAPTER_ORDER, REPO_ROOT / "chapters")
 
 
-def notebook_code(chapter, framework):
+@pytest.fixture(scope="session")
+def notebook_code(request):
     """The code cell sources of a chapter's executed notebook for one framework."""
-    notebook = json.loads((EXECUTED / framework / f"{chapter}.ipynb").read_text(encoding="utf-8"))
-    return ["".join(cell["source"]).strip() for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    folder = Path(request.config.getoption("--notebooks"))
+
+    def code(chapter, framework):
+        path = folder / framework / f"{chapter}.ipynb"
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        return ["".join(cell["source"]).strip() for cell in notebook["cells"]
+                if cell["cell_type"] == "code"]
+    return code
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -106,7 +118,8 @@ def book_url():
 def browser():
     """Debian's Chromium, headless, started by Playwright (never a browser Playwright downloads)."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test-book` installs Debian's chromium", pytrace=False)
+        pytest.fail(f"{CHROMIUM} is missing: run `make test-book`, which finds or installs a "
+                    "Chromium, or set BOOK_BROWSER=/path/to/chrome", pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -174,7 +187,8 @@ def assert_all_show(page, label):
     assert states, f"{page.url} has no framework tab set"
     for number, state in enumerate(states, 1):
         assert state["checked"] == label, f"tab set {number} of {page.url} shows {state['checked']}"
-        assert state["visiblePanels"] == 1, f"tab set {number} of {page.url} shows {state['visiblePanels']} panels"
+        assert state["visiblePanels"] == 1, (
+            f"tab set {number} of {page.url} shows {state['visiblePanels']} panels")
     return states
 
 
@@ -190,7 +204,7 @@ def test_front_page_lists_the_chapters_in_order(reader, book_url):
 
 
 @pytest.mark.parametrize("chapter", chapters_in_book())
-def test_framework_tabs_switch_together_and_persist(reader, book_url, chapter):
+def test_framework_tabs_switch_together_and_persist(reader, book_url, chapter, notebook_code):
     context, problems = reader
     page = open_page(context, f"{book_url}{chapter}.html")
 
@@ -206,7 +220,8 @@ def test_framework_tabs_switch_together_and_persist(reader, book_url, chapter):
         assert state["code"] or state["noCode"], f"tab set {number} shows nothing"
         for classes, code in zip(state["cellClasses"], state["code"]):
             assert "framework-tensorflow" in classes, f"tab set {number} shows a cell of {classes}"
-            assert code.strip() in tensorflow_code, f"tab set {number} shows code the TensorFlow notebook lacks:\n{code}"
+            assert code.strip() in tensorflow_code, (
+                f"tab set {number} shows code the TensorFlow notebook lacks:\n{code}")
             assert not any(word in code for word in FOREIGN_CODE), f"tab set {number}:\n{code}"
     assert any("tf." in code for state in states for code in state["code"])
 
@@ -274,3 +289,47 @@ def test_no_asset_comes_from_another_host(reader, book_url):
     foreign = [url for url in requested if not url.startswith(book_url)]
     assert foreign == []
 
+
+
+@pytest.mark.parametrize("framework", FRAMEWORK_IDS)
+def test_dcgan_training_figure_in_every_tab(reader, book_url, framework):
+    """Each tab shows its own run: the losses, SWD and samples figure, wide
+    enough to judge, then the held-out images beside new samples; both are
+    saved as one screenshot per framework."""
+    context, problems = reader
+    page = open_page(context, f"{book_url}dcgan.html")
+    label = TAB_LABELS[FRAMEWORK_IDS.index(framework)]
+    page.locator(".book-framework-tabs").first.locator("label.sd-tab-label", has_text=label).click()
+    assert_all_show(page, label)
+    cells = page.locator(f".book-tab-cell.framework-{framework}:visible").filter(has_text="run = train(")
+    assert cells.count() == 1, f"the {label} tab shows {cells.count()} training cells"
+    figure = cells.first.locator(".cell_output img")
+    assert figure.count() == 1, f"the {label} training cell shows {figure.count()} figures"
+    assert figure.first.bounding_box()["width"] >= TRAINING_FIGURE_MIN_WIDTH
+    summary = page.locator(f".book-tab-cell.framework-{framework}:visible").filter(
+        has_text="run.swd_summary()")
+    assert summary.count() == 1
+    assert "held-out images" in summary.first.locator(".cell_output").inner_text()
+    # Page coordinates: measured from the top, with nothing focused.
+    page.evaluate("() => { document.activeElement.blur(); window.scrollTo(0, 0); }")
+    box_top, box_bottom = cells.first.bounding_box(), summary.first.bounding_box()
+    BOOK_BUILD.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(BOOK_BUILD / f"screenshot-dcgan-{framework}.png"), full_page=True,
+                    clip={"x": 0, "y": box_top["y"] - 40, "width": 1280,
+                          "height": box_bottom["y"] + box_bottom["height"] - box_top["y"] + 80})
+    assert problems.messages == []
+
+
+@pytest.mark.parametrize("chapter", chapters_in_book())
+def test_no_code_or_output_scrolls_sideways(reader, book_url, chapter):
+    """At a 1280-pixel window every code line and printed line fits its column,
+    in every tab (hidden tabs are shown one framework at a time)."""
+    context, _problems = reader
+    page = open_page(context, f"{book_url}{chapter}.html")
+    for label in TAB_LABELS:
+        page.locator(".book-framework-tabs").first.locator(
+            "label.sd-tab-label", has_text=label).click()
+        too_wide = page.evaluate("""() => Array.from(document.querySelectorAll('.bd-content pre'))
+            .filter(pre => pre.checkVisibility() && pre.scrollWidth > pre.clientWidth + 1)
+            .map(pre => pre.innerText.split('\\n').reduce((a, b) => a.length >= b.length ? a : b))""")
+        assert too_wide == [], f"{label}: lines wider than the column: {too_wide}"

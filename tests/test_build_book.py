@@ -9,8 +9,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 from tools.build_book import (
     TAB_METADATA_KEY,
     BookError,
@@ -23,6 +21,8 @@ from tools.build_book import (
     ordered_chapters,
     read_chapter_order,
 )
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # sphinx-book-theme 1.4 uses an API that Sphinx 11 will remove; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*HandleFootnoteTransform.app.*")
@@ -177,7 +177,8 @@ def test_a_shared_cell_between_framework_cells_splits_the_tab_sets():
         shared_cells=[TITLE, code(2, "print('same')", stdout("same\n"))],
     )
     page = merge_chapter(notebooks, LINKS)
-    kinds = [tab_of(cell)["set"] if tab_of(cell) else "shared" for cell in page.cells if cell.cell_type == "code"]
+    kinds = [tab_of(cell)["set"] if tab_of(cell) else "shared"
+             for cell in page.cells if cell.cell_type == "code"]
     assert kinds == [1, "shared", 2]
 
 
@@ -226,7 +227,9 @@ def test_a_chapter_without_profiles_is_not_told_about_D2L_PROFILE():
 
 
 def test_a_page_without_title_gets_the_downloads_note_first():
-    page = merge_chapter(chapter_notebooks({"pytorch": [code(1, "pass")]}, shared_cells=[prose(0, "No title.")]), LINKS)
+    notebooks = chapter_notebooks({"pytorch": [code(1, "pass")]},
+                                  shared_cells=[prose(0, "No title.")])
+    page = merge_chapter(notebooks, LINKS)
     assert page.cells[0].source.startswith(":::{admonition}")
     assert page.cells[1].source == "No title."
 
@@ -343,7 +346,8 @@ def built_page(tmp_path_factory):
     notebooks = chapter_notebooks(
         {
             "mxnet": [code(1, "x = np.ones(2)", stdout("mx\n"))],
-            "pytorch": [code(2, "x = torch.ones(2)", stdout("pt\n")), code(6, "y = torch.zeros(1)", figure())],
+            "pytorch": [code(2, "x = torch.ones(2)", stdout("pt\n")), code(6, "y = torch.zeros(1)",
+                                                                           figure())],
             "tensorflow": [code(3, "x = tf.ones(2)", stdout("tf\n"))],
         },
         shared_cells=[
@@ -379,7 +383,8 @@ def whole_div(html, start):
 
 def tab_sets_of(html):
     """The HTML of each framework tab set."""
-    return [whole_div(html, match.start()) for match in re.finditer(r'<div class="[^"]*book-framework-tabs', html)]
+    return [whole_div(html, match.start()) for match in re.finditer(r'<div class="[^"]*book-framework-tabs',
+                                                                    html)]
 
 
 def tab_labels(tab_set):
@@ -424,7 +429,8 @@ def test_figures_are_files_with_alt_text(built_page):
 def test_references_resolve_or_become_plain_text(built_page):
     _status, html, _warnings, _out = built_page
     # the label written under the title names the section
-    assert re.search(r'<a class="reference internal" href="#sec-chapter"><span class="std std-ref">A Chapter</span>', html)
+    assert re.search(r'<a class="reference internal" href="#sec-chapter">'
+                     r'<span class="std std-ref">A Chapter</span>', html)
     assert '<span class="book-pending-ref">the basic GAN section</span>' in html
 
 

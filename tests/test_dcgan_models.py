@@ -4,9 +4,9 @@ Shapes are written channels-first; the adapters translate for TensorFlow.
 """
 import numpy as np
 import pytest
+from framework_adapters import adapter, chapter_networks
 
 from tools.chapter_code import chapter_namespace
-from framework_adapters import adapter, chapter_networks
 
 NETWORK_NAMES = {"n_G", "n_D", "net_G", "net_D"}
 LATENT_DIM = 100
@@ -170,8 +170,8 @@ def test_update_D_then_G_makes_the_same_updates_as_the_two_calls(framework, fw, 
             if combined:
                 losses.append(d2l.update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G))
             else:
-                losses.append((d2l.update_D(X, Z, net_D, net_G, loss, trainer_D),
-                               d2l.update_G(Z, net_D, net_G, loss, trainer_G)))
+                loss_D = d2l.update_D(X, Z, net_D, net_G, loss, trainer_D)
+                losses.append((loss_D, d2l.update_G(Z, net_D, net_G, loss, trainer_G)))
         weights = [list(fw.weights(net).values()) for net in (net_D, net_G)]
         runs.append((losses, weights))
     (losses, weights), (losses_combined, weights_combined) = runs
@@ -216,8 +216,8 @@ def test_a_seeded_training_run_repeats_its_losses(framework, d2l, capsys):
     for _ in range(2):
         d2l.set_seed(0)
         chapter["init_weights"](net_D, net_G)
-        chapter["train"](net_D, net_G, chapter_data_iter(framework, images, 16), 2, 0.005,
-                         LATENT_DIM)
+        chapter["train"](net_D, net_G, chapter_data_iter(framework, images, 16), images[:8],
+                         2, 0.005, LATENT_DIM)
         line = capsys.readouterr().out.strip().splitlines()[-1]
         printed.append(line.split(" examples/sec")[0].rsplit(",", 1)[0])
     assert printed[0].startswith("loss_D ")

@@ -5,15 +5,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+import d2l_shim
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = REPO_ROOT / "requirements"
 
 #: Conda file of each framework's GPU environment.
-GPU_FILES = {
-    "mxnet": REPO_ROOT / "environments" / "mxnet-gpu.yml",
-    "pytorch": REPO_ROOT / "environment.yml",
-    "tensorflow": REPO_ROOT / "environments" / "tensorflow-gpu.yml",
-}
+GPU_FILES = {row.name: REPO_ROOT / row.gpu_environment for row in d2l_shim.TABLE}
 
 #: The CPU package here and the name of its CUDA build on a GPU box.
 GPU_BUILD_OF = {"mxnet": "mxnet-cu112", "tensorflow-cpu": "tensorflow[and-cuda]"}

@@ -9,8 +9,6 @@ import jupytext
 import nbformat
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 from tools.nbsplit import (
     ChapterError,
     code_cell_fence_lines,
@@ -18,6 +16,8 @@ from tools.nbsplit import (
     split_chapter,
     write_notebooks,
 )
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DATA = Path(__file__).resolve().parent / "data"
 THREE_FRAMEWORKS = DATA / "three_frameworks.md"
@@ -165,7 +165,8 @@ def test_parse_tab_line(line, expected):
     assert parse_tab_line(line) == expected
 
 
-@pytest.mark.parametrize("line", ["import torch", "# @tab all", "#@tabs all", "#@tab", "#@tab pytroch", "#@tab mxnet,"])
+@pytest.mark.parametrize("line", ["import torch", "# @tab all", "#@tabs all", "#@tab", "#@tab pytroch",
+                                  "#@tab mxnet,"])
 def test_parse_tab_line_rejects(line):
     with pytest.raises(ValueError):
         parse_tab_line(line)
@@ -342,7 +343,8 @@ def test_error_falls_back_to_cell_position_when_lines_cannot_be_matched(tmp_path
 
 def test_write_notebooks_writes_one_file_per_framework(tmp_path):
     paths = write_notebooks(THREE_FRAMEWORKS, tmp_path / "out")
-    assert paths == {fw: tmp_path / "out" / fw / "three_frameworks.ipynb" for fw in ("mxnet", "pytorch", "tensorflow")}
+    assert paths == {fw: tmp_path / "out" / fw / "three_frameworks.ipynb" for fw in ("mxnet", "pytorch",
+                                                                                     "tensorflow")}
     pytorch = nbformat.read(paths["pytorch"], as_version=4)
     assert pytorch.metadata.kernelspec.name == "pytorch"
     assert code_sources(pytorch) == code_sources(split_chapter(THREE_FRAMEWORKS)["pytorch"])

@@ -23,13 +23,17 @@ np = pytest.importorskip(
                     "(requirements/tools.txt)")
 
 from tools import FRAMEWORKS  # noqa: E402  (after the NumPy check)
-from tools.parity.compare import (GRADIENT_PREFIX, TOLERANCES,  # noqa: E402
-                                  compare_results, failures, summary)
+from tools.parity.compare import GRADIENT_PREFIX, TOLERANCES, compare_results, failures, summary  # noqa: E402
 from tools.parity.driver import parity_inputs, run_frameworks  # noqa: E402
 from tools.parity.run import DTYPES  # noqa: E402
-from tools.parity.weights import (check_complete, dcgan_layers,  # noqa: E402
-                                  initial_weights, save_arrays, statistic_names,
-                                  trainable_names)
+from tools.parity.weights import (  # noqa: E402
+    check_complete,
+    dcgan_layers,
+    initial_weights,
+    save_arrays,
+    statistic_names,
+    trainable_names,
+)
 
 PAIRS = list(itertools.combinations(FRAMEWORKS, 2))
 #: Seed 0 keeps every (leaky) ReLU input at least 2e-6 of its layer's RMS away

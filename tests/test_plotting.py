@@ -11,8 +11,7 @@ matplotlib.use('Agg')
 from matplotlib import pyplot as plt  # noqa: E402
 
 from d2l_shim import plotting  # noqa: E402
-from d2l_shim.plotting import (Animator, image_grid, plot,  # noqa: E402
-                               set_axes, show_images, to_displayable)
+from d2l_shim.plotting import Animator, image_grid, plot, set_axes, show_images, to_displayable  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -181,14 +180,20 @@ def test_animator_displays_in_notebook_kernel(monkeypatch):
     shown, cleared = [], []
     monkeypatch.setattr(plotting, '_in_notebook_kernel', lambda: True)
     monkeypatch.setattr(ipython_display, 'display',
-                        lambda obj: shown.append(obj))
+                        lambda obj, metadata: shown.append((obj, metadata)))
     monkeypatch.setattr(ipython_display, 'clear_output',
                         lambda wait=False: cleared.append(wait))
     animator = Animator()
     animator.add(0, 1.0)
     animator.add(1, 2.0)
-    assert shown == [animator.fig, animator.fig]
+    assert shown == [(animator.fig, {})] * 2  # no xlim: no progress to report
     assert cleared == [True, True]
+    shown.clear()
+    animator = Animator(xlabel='epoch', xlim=[1, 5])
+    animator.add(1, 1.0)
+    animator.add(2, 2.0)
+    assert [metadata for _, metadata in shown] == [
+        {'d2l_progress': {'done': done, 'total': 5, 'unit': 'epoch'}} for done in (1, 2)]
 
 
 # -------------------------------------------------------------- images ----

@@ -8,8 +8,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 from tools.nbsplit import split_chapter, write_notebooks
 from tools.reference import (
     MissingReferenceError,
@@ -20,6 +18,8 @@ from tools.reference import (
     inject_reference,
     load_reference,
 )
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DATA = Path(__file__).resolve().parent / "data"
 THREE_FRAMEWORKS = DATA / "three_frameworks.md"
@@ -89,7 +89,8 @@ def test_extract_keeps_text_of_tagged_cells_only():
         ),
         code_cell(
             "show()",
-            [stream("careful\n", name="stderr"), nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"})],
+            [stream("careful\n", name="stderr"), nbformat.v4.new_output("display_data",
+                                                                        data={"image/png": "iVBOR"})],
             3,
         ),
     )
@@ -107,14 +108,16 @@ def test_extract_keeps_text_of_tagged_cells_only():
 
 def test_extract_refuses_rich_output_that_nbval_would_compare():
     executed = notebook(
-        code_cell("df", [nbformat.v4.new_output("execute_result", data={"text/plain": "t", "text/html": "<t>"})], 1)
+        code_cell("df", [nbformat.v4.new_output("execute_result", data={"text/plain": "t",
+                                                                        "text/html": "<t>"})], 1)
     )
     with pytest.raises(ReferenceOutputError, match="text/html"):
         extract_reference(executed)
 
 
 def test_extract_refuses_errors_and_unexecuted_cells():
-    failed = notebook(code_cell("1/0", [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="", traceback=[])], 1))
+    failed = notebook(code_cell("1/0", [nbformat.v4.new_output("error", ename="ZeroDivisionError",
+                                                               evalue="", traceback=[])], 1))
     with pytest.raises(ReferenceOutputError, match="'error' output"):
         extract_reference(failed)
     with pytest.raises(ReferenceOutputError, match="was not executed"):
@@ -146,7 +149,8 @@ def test_inject_extract_round_trip():
 
 
 def test_injected_execute_result_is_schema_valid():
-    stored = [{"source": "x", "outputs": [{"output_type": "execute_result", "data": {"text/plain": "4"}, "metadata": {}}]}]
+    stored = [{"source": "x", "outputs": [{"output_type": "execute_result", "data": {"text/plain": "4"},
+                                           "metadata": {}}]}]
     filled = inject_reference(notebook(code_cell("y = 1", tagged=False), code_cell("x")), stored)
     nbformat.validate(filled)
     result = filled.cells[1].outputs[0]
@@ -165,14 +169,16 @@ def test_changed_cell_source_is_reported_as_stale():
 
 
 def test_tagged_cell_without_stored_output_is_reported_as_stale():
-    with pytest.raises(StaleReferenceError, match=r"'print\(math.sqrt\(4\)\)' is tagged .* no stored outputs.*make reference"):
+    with pytest.raises(StaleReferenceError,
+                       match=r"'print\(math.sqrt\(4\)\)' is tagged .* no stored outputs.*make reference"):
         inject_reference(split_chapter(THREE_FRAMEWORKS)["pytorch"], [])
 
 
 def test_stored_output_without_tagged_cell_is_reported_as_stale():
     reference = extract_reference(executed_pytorch_chapter())
     reference.append({"source": "print(net)\nmore", "outputs": []})
-    with pytest.raises(StaleReferenceError, match=r"stored cell starting 'print\(net\)' matches no cell.*make reference"):
+    with pytest.raises(StaleReferenceError,
+                       match=r"stored cell starting 'print\(net\)' matches no cell.*make reference"):
         inject_reference(split_chapter(THREE_FRAMEWORKS)["pytorch"], reference)
 
 
@@ -198,7 +204,8 @@ def store(reference_dir, framework, reference):
 
 def test_split_with_reference_injects_stored_outputs(tmp_path):
     store(tmp_path / "ref", "pytorch", extract_reference(executed_pytorch_chapter()))
-    paths = write_notebooks(THREE_FRAMEWORKS, tmp_path / "out", ("mxnet", "pytorch"), reference_dir=tmp_path / "ref")
+    paths = write_notebooks(THREE_FRAMEWORKS, tmp_path / "out", ("mxnet", "pytorch"),
+                            reference_dir=tmp_path / "ref")
     (checked,) = tagged_cells(nbformat.read(paths["pytorch"], as_version=4))
     assert checked.outputs[0].text == "2.0\nsecond line\n"
     # mxnet has no tagged cell, so it needs no reference file.
@@ -210,7 +217,8 @@ def test_split_with_reference_but_no_file_tells_how_to_create_it(tmp_path):
         write_notebooks(THREE_FRAMEWORKS, tmp_path / "out", ("tensorflow",), reference_dir=tmp_path / "ref")
     message = str(raised.value)
     assert str(tmp_path / "ref" / "three_frameworks" / "tensorflow.json") in message
-    assert "python -m tools.reference update build/notebooks-executed/tensorflow/three_frameworks.ipynb" in message
+    assert ("python -m tools.reference update "
+            "build/notebooks-executed/tensorflow/three_frameworks.ipynb") in message
 
 
 def test_nbsplit_cli_reports_stale_reference(tmp_path):
@@ -218,7 +226,8 @@ def test_nbsplit_cli_reports_stale_reference(tmp_path):
     reference[0]["source"] = "print(0)"
     store(tmp_path / "ref", "pytorch", reference)
     result = run_module(
-        "tools.nbsplit", THREE_FRAMEWORKS, "--out", tmp_path / "out", "--frameworks", "pytorch", "--reference", tmp_path / "ref"
+        "tools.nbsplit", THREE_FRAMEWORKS, "--out", tmp_path / "out", "--frameworks", "pytorch",
+            "--reference", tmp_path / "ref"
     )
     assert result.returncode == 2
     assert "make reference" in result.stderr
@@ -274,7 +283,8 @@ def run_nbval(notebook_path, *options, environment=None):
 def notebook_checking_print(tmp_path, expected_text, kernel_name="python3"):
     """Write a notebook whose one checked cell prints 2, with ``expected_text`` stored."""
     split = notebook(code_cell("print(1+1)"), kernel_name=kernel_name)
-    stored = [{"source": "print(1+1)", "outputs": [{"output_type": "stream", "name": "stdout", "text": expected_text}]}]
+    stored = [{"source": "print(1+1)", "outputs": [{"output_type": "stream", "name": "stdout",
+                                                    "text": expected_text}]}]
     path = tmp_path / "check.ipynb"
     nbformat.write(inject_reference(split, stored), path)
     return path

@@ -10,7 +10,7 @@ from pathlib import Path
 
 #: Framework names as used in ``#@tab`` tags, kernel names and notebook folders
 #: (defined once, by the shim; importing the package imports no framework).
-from d2l_shim import FRAMEWORKS  # noqa: E402,F401
+from d2l_shim import FRAMEWORKS  # noqa: F401
 
 
 def write_text_if_changed(path, text):

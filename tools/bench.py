@@ -1,6 +1,7 @@
 """``make bench``: DCGAN training-step speed per framework against the CPU's limit.
 
-    envs/pytorch/bin/python -m tools.bench [--batch-sizes 64 256] [--variants plain chapter compiled] [--out build/bench]
+    envs/pytorch/bin/python -m tools.bench [--batch-sizes 64 256] \
+        [--variants plain chapter compiled] [--out build/bench]
 
 Measures, in one run: the machine's fp32 matrix-multiply peak (PyTorch,
 4096 x 4096, all cores) before and after the framework runs; for each framework
@@ -25,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+import d2l_shim
 from tools import FRAMEWORKS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,11 +46,6 @@ def matmul_peak_gflops(size=4096, repeats=5):
     return best
 
 
-#: Environment settings of the chapter's path that must be in place before the
-#: framework is imported, so each variant runs in a process of its own. The
-#: chapter sets MXNet's thread count to the cores (MXNet's default keeps one
-#: core for its scheduler: a single compute thread on two cores).
-CHAPTER_ENVIRONMENT = {"mxnet": {"OMP_NUM_THREADS": str(os.cpu_count())}}
 
 
 def run_framework(framework, variant, batch_sizes, warmup, repeats, steps, pipeline):
@@ -61,7 +58,8 @@ def run_framework(framework, variant, batch_sizes, warmup, repeats, steps, pipel
         command.append("--no-pipeline")
     environment = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     if variant != "plain":
-        environment.update(CHAPTER_ENVIRONMENT.get(framework, {}))
+        # Set before the framework is imported, so each variant runs in its own process.
+        environment.update(d2l_shim.process_environment(framework, os.cpu_count()))
     print(f"== {framework} {variant}: {' '.join(command[1:])}", flush=True)
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
                           env=environment)

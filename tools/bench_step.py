@@ -25,8 +25,7 @@ import statistics
 import sys
 import time
 
-import numpy as np
-
+import d2l_shim
 from tools.chapter_code import chapter_namespace
 
 NETWORK_NAMES = {"n_G", "n_D", "net_G", "net_D"}
@@ -55,6 +54,7 @@ class PyTorchBench:
     def __init__(self):
         import torch
         from torch import nn
+
         from d2l_shim import torch as d2l
         self.torch, self.nn, self.d2l = torch, nn, d2l
 
@@ -124,7 +124,9 @@ class PyTorchBench:
 
 class MXNetBench:
     def __init__(self):
-        from mxnet import autograd, gluon, init, np as mnp, npx
+        from mxnet import autograd, gluon, init, npx
+        from mxnet import np as mnp
+
         from d2l_shim import mxnet as d2l
         npx.set_np()
         self.autograd, self.gluon, self.init, self.np, self.d2l = autograd, gluon, init, mnp, d2l
@@ -184,6 +186,7 @@ class MXNetBench:
 class TensorFlowBench:
     def __init__(self):
         import tensorflow as tf
+
         from d2l_shim import tensorflow as d2l
         self.tf, self.d2l = tf, d2l
 
@@ -253,13 +256,16 @@ class TensorFlowBench:
         return lambda: sum(int(X.shape[0]) for X in data_iter)
 
 
-BENCHES = {"mxnet": MXNetBench, "pytorch": PyTorchBench, "tensorflow": TensorFlowBench}
+def bench_class(framework):
+    """The benchmark class of ``framework``: ``<label>Bench`` in this module."""
+    return globals()[f"{d2l_shim.framework(framework).label}Bench"]
 
 
 def pipeline_result(bench, framework, batch_size, repeats):
     """Images/s of the data pipeline: PNG archive -> decoded array (first run,
     then cached) and cached array -> batches, per epoch."""
-    from d2l_shim import hub, images as image_io
+    from d2l_shim import hub
+    from d2l_shim import images as image_io
     folder = hub.download_extract("noto_emoji_64")
     cache = image_io.cache_path(folder, 64)
     if os.path.exists(cache):
@@ -280,7 +286,7 @@ def pipeline_result(bench, framework, batch_size, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", required=True, choices=sorted(BENCHES))
+    parser.add_argument("--framework", required=True, choices=d2l_shim.FRAMEWORKS)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--variants", nargs="+", default=["plain", "chapter"])
     parser.add_argument("--warmup", type=int, default=2)
@@ -288,7 +294,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=2, help="steps per timed repeat")
     parser.add_argument("--no-pipeline", action="store_true", help="skip the data pipeline")
     args = parser.parse_args(argv)
-    bench = BENCHES[args.framework]()
+    bench = bench_class(args.framework)()
     for batch_size in args.batch_sizes:
         for variant in args.variants:
             if not hasattr(bench, f"{variant}_step"):

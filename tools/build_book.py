@@ -35,10 +35,11 @@ from pathlib import Path
 
 import nbformat
 
+import d2l_shim
 from tools import FRAMEWORKS, write_text_if_changed
 
 #: Tab labels, in tab order (MXNet | PyTorch | TensorFlow).
-FRAMEWORK_LABELS = {"mxnet": "MXNet", "pytorch": "PyTorch", "tensorflow": "TensorFlow"}
+FRAMEWORK_LABELS = {row.name: row.label for row in d2l_shim.TABLE}
 
 #: The tab a first-time reader sees; a click on another tab is remembered.
 DEFAULT_FRAMEWORK = "pytorch"
@@ -437,8 +438,10 @@ def _argument_parser():
     """Describe the command line."""
     parser = argparse.ArgumentParser(prog="python -m tools.build_book", description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="+", type=Path, help="chapter files, e.g. chapters/*.md")
-    parser.add_argument("--notebooks", required=True, type=Path, help="executed notebooks: <dir>/<framework>/<chapter>.ipynb")
-    parser.add_argument("--order", required=True, type=Path, help="the chapter order file, e.g. book/chapters.txt")
+    parser.add_argument("--notebooks", required=True, type=Path,
+                        help="executed notebooks: <dir>/<framework>/<chapter>.ipynb")
+    parser.add_argument("--order", required=True, type=Path,
+                        help="the chapter order file, e.g. book/chapters.txt")
     parser.add_argument("--front", required=True, type=Path, help="the front page text, e.g. book/index.md")
     parser.add_argument("--out", required=True, type=Path, help="folder of the generated Sphinx sources")
     return parser

@@ -30,15 +30,9 @@ import nbformat
 from jupytext.cell_reader import MarkdownCellReader
 from jupytext.stringparser import StringParser
 
+import d2l_shim
 from tools import FRAMEWORKS, write_text_if_changed
 from tools import reference as stored_reference
-
-#: The kernel display name of each framework; the kernel name is the framework itself.
-KERNEL_DISPLAY_NAMES = {
-    "mxnet": "Python 3 (MXNet)",
-    "pytorch": "Python 3 (PyTorch)",
-    "tensorflow": "Python 3 (TensorFlow)",
-}
 
 #: The tab name that puts a code cell in every framework's notebook.
 ALL_FRAMEWORKS_TAB = "all"
@@ -214,7 +208,8 @@ def _framework_notebook(cells, tabs, framework):
         for position, (cell, frameworks) in enumerate(zip(cells, tabs))
         if frameworks is None or framework in frameworks
     ]
-    kernelspec = {"name": framework, "display_name": KERNEL_DISPLAY_NAMES[framework], "language": "python"}
+    display_name = f"Python 3 ({d2l_shim.framework(framework).label})"
+    kernelspec = {"name": framework, "display_name": display_name, "language": "python"}
     return nbformat.v4.new_notebook(
         cells=kept, metadata={"kernelspec": kernelspec, "language_info": {"name": "python"}}
     )
@@ -247,7 +242,8 @@ def _with_stored_outputs(notebook, reference_dir, chapter, framework):
     """Put the stored reference outputs into a split notebook, when it needs them."""
     path = stored_reference.reference_path(reference_dir, chapter, framework)
     if path.exists():
-        return stored_reference.inject_reference(notebook, stored_reference.load_reference(path), origin=str(path))
+        return stored_reference.inject_reference(notebook, stored_reference.load_reference(path),
+                                                 origin=str(path))
     if any(stored_reference.is_checked_cell(cell) for cell in notebook.cells):
         raise stored_reference.MissingReferenceError(
             f"{path} does not exist, but the {framework} notebook of {chapter} has cells "
@@ -305,8 +301,10 @@ def _argument_parser():
         description="Split Jupytext Markdown chapters into one notebook per framework.",
     )
     parser.add_argument("chapters", nargs="+", type=Path, help="chapter files, e.g. chapters/dcgan.md")
-    parser.add_argument("--out", required=True, type=Path, help="output folder; writes <out>/<framework>/<chapter>.ipynb")
-    parser.add_argument("--reference", type=Path, help="folder of stored outputs to inject, e.g. tests/reference")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="output folder; writes <out>/<framework>/<chapter>.ipynb")
+    parser.add_argument("--reference", type=Path,
+                        help="folder of stored outputs to inject, e.g. tests/reference")
     parser.add_argument(
         "--frameworks", type=_framework_list, default=FRAMEWORKS, help="comma list, default: all three"
     )

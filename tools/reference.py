@@ -283,7 +283,8 @@ def _argument_parser():
         "notebooks", nargs="+", type=Path, help="executed notebooks, <framework>/<chapter>.ipynb"
     )
     update.add_argument("--out", required=True, type=Path, help="reference folder, e.g. tests/reference")
-    update.add_argument("--framework", choices=FRAMEWORKS, help="framework, if not the notebook's folder name")
+    update.add_argument("--framework", choices=FRAMEWORKS,
+                        help="framework, if not the notebook's folder name")
     return parser
 
 

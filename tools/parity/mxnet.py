@@ -79,19 +79,23 @@ def forward(net_G, net_D, Z, X):
                 "D_of_G_of_Z": net_D(fake).asnumpy()}
 
 
+def unit_sgd(net):
+    """Plain SGD at learning rate 1 over ``net``'s parameters. The shim's
+    ``step(1)`` leaves the summed loss's gradient unscaled, so each weight moves
+    by exactly minus its gradient."""
+    return gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 1.0})
+
+
 def update_D_once(net_G, net_D, d2l, Z, X):
-    """One ``d2l.update_D`` with plain SGD at learning rate 1 (the shim's
-    ``step(1)`` leaves the summed loss's gradient unscaled), so each weight of D
-    moves by exactly minus its gradient; returns the loss (the chapter's)."""
-    trainer_D = gluon.Trainer(net_D.collect_params(), "sgd", {"learning_rate": 1.0})
+    """One ``d2l.update_D`` with ``unit_sgd``; returns the loss (the chapter's)."""
     return d2l.update_D(np.array(X, dtype=X.dtype), np.array(Z, dtype=Z.dtype), net_D, net_G,
-                        chapter_loss(), trainer_D)
+                        chapter_loss(), unit_sgd(net_D))
 
 
 def update_G_once(net_G, net_D, d2l, Z):
-    """One ``d2l.update_G`` with plain SGD at learning rate 1; returns the loss."""
-    trainer_G = gluon.Trainer(net_G.collect_params(), "sgd", {"learning_rate": 1.0})
-    return d2l.update_G(np.array(Z, dtype=Z.dtype), net_D, net_G, chapter_loss(), trainer_G)
+    """One ``d2l.update_G`` with ``unit_sgd``; returns the loss."""
+    return d2l.update_G(np.array(Z, dtype=Z.dtype), net_D, net_G, chapter_loss(),
+                        unit_sgd(net_G))
 
 
 def chapter_loss():

@@ -17,7 +17,6 @@ from torch import nn
 from tools.chapter_code import chapter_namespace
 from tools.parity import weights
 
-
 FRAMEWORK = "pytorch"
 CHAPTER_NAMES = {"n_G", "n_D", "net_G", "net_D"}
 BN_ATTRIBUTES = {"gamma": "weight", "beta": "bias",

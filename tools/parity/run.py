@@ -30,13 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.parity.weights import (check_complete, dcgan_layers, load_arrays, save_arrays,
-                                  statistic_names, trainable_names)
+from d2l_shim import FRAMEWORKS
+from tools.parity.weights import (
+    check_complete,
+    dcgan_layers,
+    load_arrays,
+    save_arrays,
+    statistic_names,
+    trainable_names,
+)
 
 INPUT_NAMES = ("Z", "X")
 DTYPES = ("float32", "float64")
-FRAMEWORK_MODULES = {"mxnet": "tools.parity.mxnet", "pytorch": "tools.parity.pytorch",
-                     "tensorflow": "tools.parity.tensorflow"}
 
 
 def split_inputs(arrays):
@@ -99,14 +104,14 @@ def parity_results(fw, weights, Z, X, dtype):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", required=True, choices=sorted(FRAMEWORK_MODULES))
+    parser.add_argument("--framework", required=True, choices=FRAMEWORKS)
     parser.add_argument("--inputs", required=True, help="weights, Z and X (.npz)")
     parser.add_argument("--out-dir", required=True, help="folder for <framework>-<dtype>.npz")
     parser.add_argument("--dtype", action="append", choices=DTYPES,
                         help="precision of the networks (repeatable; default float32)")
     args = parser.parse_args(argv)
     weights, Z, X = split_inputs(load_arrays(args.inputs))
-    fw = importlib.import_module(FRAMEWORK_MODULES[args.framework])
+    fw = importlib.import_module(f"tools.parity.{args.framework}")  # one module per framework
     for dtype in args.dtype or ["float32"]:
         save_arrays(results_path(args.out_dir, args.framework, dtype),
                     parity_results(fw, weights, Z, X, dtype))
