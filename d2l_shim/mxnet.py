@@ -238,8 +238,9 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
     D maximizes log D(x) + log(1 - D(G(z))): binary cross-entropy with label 1
     for the real batch X and 0 for the fakes G(Z) (for the DCGAN, X is
     (N, 3, 64, 64) and Z (N, latent_dim, 1, 1)). Gluon's ``SigmoidBCELoss``
-    returns one value per example; we sum them, as the other tabs do, and step with ``step(1)`` so
-    the update follows the gradient of that sum rather than of the mean. The
+    returns one value per example; we sum them, as the other tabs do, and
+    step with ``step(1)`` so the update follows the gradient of that sum
+    rather than of the mean. The
     fakes are made in training mode (BN uses batch statistics) but outside
     ``record``, so they are detached: no gradient reaches G. G's BN
     statistics do not move.

@@ -180,8 +180,8 @@ def test_an_unknown_kernel_says_how_to_register_it(tmp_path):
 
 
 @pytest.mark.parametrize("source, expected", [
-    ("#@tab pytorch\ntrain(net_D, net_G, data_iter, num_epochs, lr, latent_dim, held_out)",
-     "train(net_D, net_G, data_iter, ..."),
+    ("#@tab pytorch\nrun = train(net_D, net_G, data_iter, held_out, num_epochs)",
+     "run = train(net_D, net_G, data_iter, ..."),
     ("\n# The generator.\n\nnet_G = nn.Sequential()\n", "net_G = nn.Sequential()"),
     ("# only a comment", "# only a comment"),
     ("x = 'averyveryveryveryveryveryverylongwordwithoutspaces'",
