@@ -65,7 +65,6 @@ class TrainingRun:
     def epochs(self):
         """Yield the epoch numbers still to train, doing the plumbing around each."""
         fw = self._framework
-        net_D, net_G = self.nets
         if self.checkpoint:
             self.history = fw.load_checkpoint(self.checkpoint, *self.nets, *self.trainers,
                                               self.data_iter, self.seed)
@@ -78,10 +77,10 @@ class TrainingRun:
             self._timer.start()
             yield epoch
             self._timer.stop()
-            loss_D, loss_G, examples = self._metric[0], self._metric[1], self._metric[2]
-            loss_D, loss_G = loss_D / examples, loss_G / examples
+            examples = self._metric[2]
+            loss_D, loss_G = self._metric[0] / examples, self._metric[1] / examples
             check_finite_losses(epoch, loss_D, loss_G)
-            self.examples_per_sec = self._metric[2] / self._timer.times[-1]
+            self.examples_per_sec = examples / self._timer.times[-1]
             self.history.append((loss_D, loss_G, self._swd()))
             self._draw()
             if self.checkpoint:
