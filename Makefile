@@ -1,7 +1,7 @@
 # The one entry point of the book. `make help` lists the targets.
 #
 # Each framework lives in its own virtual environment under envs/ (their pins
-# conflict: MXNet 1.9.1 needs NumPy < 1.24, TensorFlow 2.21 a NumPy 2), with its
+# conflict: MXNet 1.9.1 needs NumPy < 1.24, TensorFlow 2.21 and JAX 0.10.2 a NumPy 2), with its
 # own Jupyter kernel named after it. envs/tools holds the build and test tooling
 # (jupytext, nbclient, nbval, pytest) and the kernel specs.
 
@@ -34,6 +34,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
         reference bench clean distclean
 
 help:  ## List the targets
+	@echo "frameworks (d2l_shim.TABLE, one tab, environment and kernel each): $(FRAMEWORKS)"
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
@@ -73,7 +74,7 @@ $(BOOK_STAMP): requirements/book.txt requirements/tools.txt $(ENVS)/tools/.stamp
 	  > $(ENVS)/tools/pip-book.log 2>&1 || { tail -n 30 $(ENVS)/tools/pip-book.log; exit 1; }
 	@touch $@
 
-setup: $(ENV_STAMPS) $(BOOK_STAMP)  ## Create the four environments and kernels (idempotent)
+setup: $(ENV_STAMPS) $(BOOK_STAMP)  ## Create one environment and kernel per framework, plus tools (idempotent)
 	@echo "environments ready: $(FRAMEWORKS) + tools"
 
 # --- notebooks ---------------------------------------------------------------

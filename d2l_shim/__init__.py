@@ -1,9 +1,9 @@
 """Helpers for the book's chapters, one module per framework with the same names.
 
-    from d2l_shim import torch as d2l        # or: mxnet, tensorflow
+    from d2l_shim import torch as d2l        # or: mxnet, jax, tensorflow
 
 The names follow the d2l package, so code from *Dive into Deep Learning* reads the
-same here. Each framework module (``mxnet``, ``torch``, ``tensorflow``) holds only
+same here. Each framework module (``mxnet``, ``torch``, ``jax``, ``tensorflow``) holds only
 what differs between frameworks and imports its framework itself; everything
 framework-free lives once (``timing``, ``plotting``, ``hub``, ``images``,
 ``profiles``, ``training``). Importing this package imports no framework, so a
@@ -34,6 +34,7 @@ TABLE = (
     Framework("mxnet", "mxnet", "MXNet", "environments/mxnet-gpu.yml",
               environment=(("OMP_NUM_THREADS", "cpu_count"),)),
     Framework("pytorch", "torch", "PyTorch", "environment.yml"),
+    Framework("jax", "jax", "JAX", "environments/jax-gpu.yml"),
     Framework("tensorflow", "tensorflow", "TensorFlow", "environments/tensorflow-gpu.yml"),
 )
 

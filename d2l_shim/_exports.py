@@ -1,5 +1,5 @@
 """The framework-free names that every framework module re-exports (see api)."""
-from .fashion_mnist import get_fashion_mnist_labels  # noqa: F401
+from .fashion_mnist import get_fashion_mnist_labels, load_fashion_mnist_arrays  # noqa: F401
 from .hub import DATA_HUB, DATA_URL, download, download_extract  # noqa: F401
 from .images import hold_out, read_image_folder  # noqa: F401
 from .plotting import Animator, image_grid, plot, set_axes, set_figsize, use_svg_display  # noqa: F401

@@ -11,7 +11,7 @@ SHARED = {
     "d2l_shim.plotting": ("use_svg_display", "set_figsize", "set_axes", "plot",
                           "Animator", "image_grid"),
     "d2l_shim.hub": ("DATA_HUB", "DATA_URL", "download", "download_extract"),
-    "d2l_shim.fashion_mnist": ("get_fashion_mnist_labels",),
+    "d2l_shim.fashion_mnist": ("get_fashion_mnist_labels", "load_fashion_mnist_arrays"),
     "d2l_shim.images": ("read_image_folder", "hold_out"),
     "d2l_shim.swd": ("sliced_wasserstein_distance",),
     "d2l_shim.profiles": ("profile_name",),
@@ -30,6 +30,8 @@ PER_FRAMEWORK = {
     "update_D": "(X, Z, net_D, net_G, loss, trainer_D)",
     "update_G": "(Z, net_D, net_G, loss, trainer_G)",
     "update_D_then_G": "(X, Z, net_D, net_G, loss, trainer_D, trainer_G)",
+    "step_D_then_G": "(X, Z, net_D, net_G, loss, trainer_D, trainer_G)",
+    "load_array": "(data_arrays, batch_size, is_train=True)",
     "load_data_fashion_mnist": "(batch_size, resize=None)",
     "sample_images": "(net_G, num_images, latent_dim)",
     "TrainingRun": ("(net_D, net_G, trainer_D, trainer_G, data_iter, held_out, "
@@ -38,3 +40,9 @@ PER_FRAMEWORK = {
 
 PUBLIC_NAMES = tuple(sorted(
     [name for names in SHARED.values() for name in names] + list(PER_FRAMEWORK)))
+
+#: Names one framework module adds to the shared ones, for that framework alone.
+FRAMEWORK_ONLY = {
+    # XLA's CPU backend runs the kernel gradient of lax.conv_transpose as a slow loop.
+    "jax": ("ConvTranspose",),
+}

@@ -6,23 +6,19 @@ NumPy arrays with stable names (``net_D/...``, ``net_G/...``, ``trainer_D/...``,
 metadata (``meta/...``) and checks a checkpoint against the networks it is about
 to be loaded into, with errors that say what is wrong and what to do.
 
-Writing is atomic: the arrays go to a temporary file in the checkpoint's folder,
-which is flushed to disk and then renamed over the old checkpoint. A run killed
-at any moment leaves either the previous checkpoint or the new one, never a
-half-written file.
+Writing is atomic (``d2l_shim.files``): a run killed at any moment leaves the
+previous checkpoint or the new one, never a half-written file.
 """
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
+from .files import write_atomically
+
 #: The layout version written into every checkpoint (``meta/format``).
 FORMAT_VERSION = 1
 
-# Checkpoints hold user data: readable by others, as open() would create them
-# under the usual umask (mkstemp makes its files private, 0600).
-_FILE_MODE = 0o644
 # How many mismatching names an error message lists before "...".
 _LISTED = 5
 
@@ -32,45 +28,9 @@ class CheckpointError(ValueError):
 
 
 def write_arrays_atomically(path, arrays):
-    """Write ``arrays`` (name -> NumPy array) to ``path`` as one ``.npz`` file.
-
-    The data go to a temporary file next to ``path``, are flushed and fsync'ed,
-    and only then replace ``path`` in one rename. If anything fails on the way
-    (a full disk, an interrupt) the temporary file is removed and an existing
-    checkpoint at ``path`` is left as it was.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temp_path = tempfile.mkstemp(
-        dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp_path, _FILE_MODE)
-        os.replace(temp_path, path)
-    except BaseException:
-        try:
-            os.remove(temp_path)
-        except OSError:
-            pass
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder):
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Write ``arrays`` (name -> NumPy array) to ``path`` as one ``.npz`` file,
+    replacing an old checkpoint only once the new one is complete."""
+    write_atomically(path, lambda file: np.savez(file, **arrays))
 
 
 def read_arrays(path):

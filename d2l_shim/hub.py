@@ -9,7 +9,6 @@ cut body is retried; a refused connection, a 4xx, a timeout or a wrong sha1 is n
 """
 
 import contextlib
-import hashlib
 import os
 import pathlib
 import re
@@ -26,6 +25,7 @@ from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 from urllib3.util import Retry
 
 from .datasets_registry import DATA_SETS
+from .files import sha1_of_file, write_atomically
 
 _lock = filelock.FileLock  # the OS drops the lock when its holder dies; the empty file stays
 
@@ -55,15 +55,6 @@ def data_root():
     root = os.path.abspath(os.path.expanduser(os.getenv('D2L_DATA_DIR') or '~/.cache/d2l_shim'))
     os.makedirs(root, exist_ok=True)
     return root
-
-
-def sha1(path):
-    """The sha1 hex digest of the file at ``path``, read in chunks."""
-    digest = hashlib.sha1()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(_CHUNK_BYTES), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sources(url_or_name, sha1_hash):
@@ -153,27 +144,22 @@ def _copy_http(url, out, timeout, name):
 
 
 def _fetch_into(url, target, expected_sha1, timeout):
-    """Fetch one source into a temporary file beside ``target``; rename it once verified."""
-    folder, name = os.path.split(target)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f'.{name}.', suffix='.part')
-    try:
-        with os.fdopen(fd, 'wb') as out:
-            if url.startswith('file:'):
-                with open(url2pathname(urllib.parse.urlsplit(url).path), 'rb') as src:
-                    shutil.copyfileobj(src, out, _CHUNK_BYTES)
-            else:
-                _copy_http(url, out, timeout, name)
-        actual = sha1(temp)
+    """Fetch one source into ``target``, which appears only once its sha1 is verified."""
+    def fetch(out):
+        if url.startswith('file:'):
+            with open(url2pathname(urllib.parse.urlsplit(url).path), 'rb') as src:
+                shutil.copyfileobj(src, out, _CHUNK_BYTES)
+        else:
+            _copy_http(url, out, timeout, os.path.basename(target))
+        out.flush()
+        actual = sha1_of_file(out.name)
         if expected_sha1 and actual != expected_sha1.lower():
             raise _SourceFailed(url, f'sha1 mismatch: expected {expected_sha1}, got {actual}',
                                 actual_sha1=actual)
-        os.chmod(temp, 0o644)  # shared data; mkstemp makes its files private
-        os.replace(temp, target)
+    try:
+        write_atomically(target, fetch)
     except (HTTPError, OSError) as err:
         raise _SourceFailed(url, _describe(err, timeout)) from err
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 def _failure_message(name, target, expected_sha1, failures, stale_sha1):
@@ -191,7 +177,8 @@ def _failure_message(name, target, expected_sha1, failures, stale_sha1):
 
 def _cached(path, expected_sha1):
     # Files get their final name only once complete: without a hash, existing is enough.
-    return os.path.isfile(path) and (not expected_sha1 or sha1(path) == expected_sha1.lower())
+    return os.path.isfile(path) and (
+        not expected_sha1 or sha1_of_file(path) == expected_sha1.lower())
 
 
 def download(url_or_name, folder=None, sha1_hash=None, *, timeout=None):
@@ -213,7 +200,7 @@ def download(url_or_name, folder=None, sha1_hash=None, *, timeout=None):
     with _lock(os.path.join(folder, f'.{file_name}.lock')):
         if _cached(target, expected_sha1):  # another process fetched it while we waited
             return target
-        stale_sha1 = sha1(target) if os.path.isfile(target) else None
+        stale_sha1 = sha1_of_file(target) if os.path.isfile(target) else None
         if stale_sha1:
             os.remove(target)  # left in place, it would pass a check of existence alone
         failures = []
@@ -257,7 +244,7 @@ def _extract_once(archive, parent):
     ``wrapped``: the archive kept everything in one top folder named ``<stem>``.  The marker,
     written last, holds the archive's sha1, so a half or stale folder is unpacked again.
     """
-    digest, stem = sha1(archive), _archive_stem(archive)
+    digest, stem = sha1_of_file(archive), _archive_stem(archive)
     target, marker = os.path.join(parent, stem), os.path.join(parent, f'.{stem}.d2l_shim_extracted')
     os.makedirs(parent, exist_ok=True)
     with _lock(os.path.join(parent, f'.{stem}.lock')):

@@ -12,18 +12,16 @@ intended. A file that cannot be decoded raises :class:`ImageReadError` naming
 it; it is never skipped silently.
 """
 import os
-import tempfile
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from .files import write_atomically
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 #: Bump when decoding changes, so caches written by older code are rebuilt.
 CACHE_VERSION = 2
-
-# The cache sits beside shared data; mkstemp would make it private (0600).
-_CACHE_FILE_MODE = 0o644
 
 
 class ImageReadError(ValueError):
@@ -129,17 +127,8 @@ def load_cache(path, stamp):
 
 def save_cache(path, images, stamp):
     """Write the cache atomically so a crash never leaves half a file behind."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            np.savez(out, images=images, files=np.array(stamp),
-                     version=np.array(CACHE_VERSION))
-        os.chmod(tmp, _CACHE_FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomically(path, lambda file: np.savez(
+        file, images=images, files=np.array(stamp), version=np.array(CACHE_VERSION)))
 
 
 def _check_limit(limit):

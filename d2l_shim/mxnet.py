@@ -247,7 +247,7 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
     """
     with autograd.train_mode(), _statistics_kept(net_G):
         fake_X = net_G(Z)
-    return _step_D(X, fake_X, net_D, loss, trainer_D)
+    return float(_step_D(X, fake_X, net_D, loss, trainer_D))
 
 
 def _step_D(X, fake_X, net_D, loss, trainer_D):
@@ -258,7 +258,7 @@ def _step_D(X, fake_X, net_D, loss, trainer_D):
                   + loss(fake_Y, np.zeros_like(fake_Y)).sum()) / 2
     loss_D.backward()
     trainer_D.step(1)
-    return float(loss_D)
+    return loss_D
 
 
 def update_G(Z, net_D, net_G, loss, trainer_G):
@@ -270,7 +270,7 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
     """
     with autograd.record():
         fake_X = net_G(Z)
-    return _step_G(fake_X, net_D, net_G, loss, trainer_G)
+    return float(_step_G(fake_X, net_D, net_G, loss, trainer_G))
 
 
 def _step_G(fake_X, net_D, net_G, loss, trainer_G):
@@ -281,7 +281,15 @@ def _step_G(fake_X, net_D, net_G, loss, trainer_G):
             loss_G = loss(fake_Y, np.ones_like(fake_Y)).sum()
         loss_G.backward()
     trainer_G.step(1)
-    return float(loss_G)
+    return loss_G
+
+
+def step_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    """``update_D_then_G`` without waiting for the result: (loss_D, loss_G) as arrays."""
+    with autograd.record():
+        fake_X = net_G(Z)
+    loss_D = _step_D(X, fake_X.detach(), net_D, loss, trainer_D)
+    return loss_D, _step_G(fake_X, net_D, net_G, loss, trainer_G)
 
 
 def update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
@@ -294,10 +302,17 @@ def update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
     back-propagates through D, as updated by D's step, into that record. G's
     BN statistics move once, as in update_G; D's stay as its own step left them.
     """
-    with autograd.record():
-        fake_X = net_G(Z)
-    loss_D = _step_D(X, fake_X.detach(), net_D, loss, trainer_D)
-    return loss_D, _step_G(fake_X, net_D, net_G, loss, trainer_G)
+    loss_D, loss_G = step_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G)
+    return float(loss_D), float(loss_G)
+
+
+def load_array(data_arrays, batch_size, is_train=True):
+    """A DataLoader of tuples of batches from ``data_arrays`` (arrays of equal
+    length), reshuffled every epoch when ``is_train``."""
+    dataset = gluon.data.ArrayDataset(*data_arrays)
+    if len(data_arrays) == 1:  # Gluon unwraps a one-array dataset; d2l yields tuples
+        dataset = dataset.transform(lambda x: (x,))
+    return gluon.data.DataLoader(dataset, batch_size, shuffle=is_train)
 
 
 def load_data_fashion_mnist(batch_size, resize=None):

@@ -1,65 +1,12 @@
 """Sliced Wasserstein distance (SWD) between two image sets, in NumPy only.
 
-A sample-quality number that needs no downloaded network (unlike FID), so it
-runs offline in every environment. It follows Karras et al. (2018),
-"Progressive Growing of GANs for Improved Quality, Stability, and Variation",
-section 5 and appendix D, and their reference code
-(``metrics/sliced_wasserstein.py`` in tkarras/progressive_growing_of_gans):
-
-1. Build a Laplacian pyramid of every image (5x5 binomial filter, halve the
-   size per level) down to 16x16: for 64x64 images the levels are the 64x64
-   and 32x32 band-pass (Laplacian) images and the 16x16 low-pass (Gaussian)
-   image. Each level describes the images at one scale.
-2. At every level, cut ``patches_per_image`` random 7x7 neighbourhoods out of
-   every image and flatten each into a 7*7*C descriptor (147-D for RGB).
-3. Normalise each set's descriptors per channel (mean and standard deviation
-   over all patches and pixels of that level, of that set alone).
-4. Project both sets onto random unit directions, sort the projections and
-   average the absolute differences of the sorted values: that is the 1-D
-   Wasserstein-1 distance per direction, averaged over directions.
-
-The result is reported per level and averaged over levels, multiplied by 1e3
-as in the paper's tables. Lower is better; 0 means the same patch statistics.
-
-Choices, and why (the reference is followed unless noted):
-
-* Input convention: channels-last images ``(N, H, W, C)``, either uint8 in
-  [0, 255] or floating point in [0, 1]. :func:`images_from_tanh` converts a
-  tanh generator's output. The reference also feeds uint8 images.
-* Normalisation is per set, as in the reference (``finalize_descriptors`` is
-  called on the real and on the fake descriptors separately). A consequence
-  worth knowing: SWD ignores a per-channel brightness or contrast change that
-  is the same for every image, at every level. (It is also why [0, 1] and
-  [0, 255] inputs give the same value.) A channel that is constant over a
-  whole set is left at zero instead of dividing by a zero deviation.
-* Common random numbers (not in the reference, which draws positions for each
-  set separately): both sets use the same patch positions (image i of either
-  set gets the same positions) and the same directions. Each set is still a
-  uniform random sample of its patches, but the difference between the sets
-  is no longer mixed with the noise of two separate draws: identical sets
-  give exactly 0 (with separate draws, ~8.5 for 688 emoji), and a small
-  change to the images gives a small value. Two unrelated sets come out a
-  little lower than with separate draws (688 even- vs odd-numbered emoji, 64
-  patches per image: 11.0-11.3 against 11.7-12.7). It requires both sets to
-  have the same number of images, as the reference's equal-shape assert does.
-* Sample size matters: like any Wasserstein estimate from samples, the value
-  for two samples of one distribution shrinks as they grow (emoji, even vs
-  odd: ~33 for 128 images each with 32 patches per image, 9.4 for 688 with
-  the defaults). Compare values only at equal N and settings.
-* ``directions`` random directions in chunks of 128: the reference's
-  ``dir_repeats=4, dirs_per_repeat=128`` is ``directions=512``; averaging
-  over all 512 is the same as averaging the four repeat averages.
-* Seeding: one ``numpy.random.Generator`` per pyramid level, spawned from
-  ``seed``, so a level's value does not depend on the other levels; NumPy
-  1.23.5 and 2.4 give the same values.
-* Speed: sorting dominates: ``2 x levels x directions x N x
-  patches_per_image`` float32 numbers, 390 million for 1,000 64x64 images
-  against 1,000 with the defaults: ~17 s of CPU time with NumPy 2.4, ~21 s
-  with 1.23. NumPy's sorts and large array operations release the GIL, so
-  the two sets are handled in two threads (12 s of wall time measured on a
-  busy two-core machine). ``directions=128`` costs about 40% of that and
-  changed the emoji values by < 1%; fewer patches per image is cheaper still
-  but raises the value two samples of one distribution get.
+A sample-quality number that needs no downloaded network (unlike FID), so it runs
+offline in every environment. It follows Karras et al. (2018), "Progressive Growing
+of GANs", appendix D, and their reference code: 7x7 patches cut from every level of
+a Laplacian pyramid, normalised per set, projected onto random directions; the 1-D
+Wasserstein distances are averaged, times 1e3. Unlike the reference, both sets share
+the patch positions and directions, so identical sets give exactly 0. Like any
+estimate from samples it shrinks as the sets grow: compare values at equal N only.
 """
 import re
 import statistics
@@ -87,10 +34,7 @@ BINOMIAL_5 = np.array([1, 4, 6, 4, 1], dtype=np.float32) / 16
 # ------------------------------------------------------------ pyramid ----
 
 def pyramid_resolutions(size):
-    """Sides of the pyramid levels of ``size`` x ``size`` images, largest first.
-
-    Halves ``size`` while the result is at least 16: 64 -> [64, 32, 16].
-    """
+    """Sides of the pyramid levels of ``size`` x ``size`` images: 64 -> [64, 32, 16]."""
     sides = []
     while size >= SMALLEST_LEVEL:
         sides.append(size)
@@ -167,12 +111,10 @@ def sample_patch_corners(rng, num_images, side, patches_per_image):
 
 
 def extract_patches(level, corners):
-    """Cut patches out of one level: (N, S, S, C) -> (M, 7, 7, C) float32.
+    """Cut patches out of one level at ``corners``: (N, S, S, C) -> (M, 7, 7, C).
 
-    ``corners`` comes from :func:`sample_patch_corners`; M is its length. The
-    reference orders a patch's values channel first, (C, 7, 7); the order
-    changes nothing, as the random directions treat all components alike,
-    and channels last is the order the gathered values already have in memory.
+    Channels last, not the reference's (C, 7, 7): random directions treat all
+    components alike, and this is the order the values already have in memory.
     """
     windows = np.lib.stride_tricks.sliding_window_view(
         level, (PATCH_SIZE, PATCH_SIZE), axis=(1, 2))  # (N, S-6, S-6, C, 7, 7)
@@ -200,12 +142,8 @@ def normalized_descriptors(patches):
 
 
 def channel_sums(patches):
-    """Per-channel totals of (M, 7, 7, C) float32 patches, as float64 (C,).
-
-    Summing millions of float32 values in one float32 accumulator can lose
-    three digits, enough to change the result visibly; so each patch's 49
-    values are summed in float32 and the M partial sums in float64.
-    """
+    """Per-channel totals of (M, 7, 7, C) float32 patches, as float64 (C,): one
+    float32 accumulator over millions of values would lose three digits."""
     return patches.sum(axis=(1, 2)).sum(axis=0, dtype=np.float64)
 
 
@@ -217,10 +155,7 @@ def patch_descriptors(level, corners):
 # ---------------------------------------------------- sliced distance ----
 
 def random_directions(rng, dimension, count):
-    """``count`` random unit vectors in ``dimension``-D, as (dimension, count).
-
-    Normalised Gaussian vectors are uniform on the sphere.
-    """
+    """``count`` random unit vectors (normalised Gaussians) as (dimension, count)."""
     directions = rng.standard_normal((dimension, count))
     directions /= np.linalg.norm(directions, axis=0, keepdims=True)
     return directions.astype(np.float32)

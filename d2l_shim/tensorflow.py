@@ -3,6 +3,7 @@
 Keras is channels-last: real batches X are (N, 64, 64, 3), latents Z are
 (N, 1, 1, latent_dim) and the discriminator returns logits (N, 1, 1, 1).
 """
+import contextlib
 import os
 import random
 import re
@@ -24,9 +25,8 @@ def num_gpus():
 
 
 def try_gpu(i=0):
-    """The name of GPU ``i`` if it exists, else of the CPU: use it as
-    ``with tf.device(try_gpu()):``. (d2l returns the ``tf.device`` context
-    itself; a name prints readably and works in both places.)"""
+    """The name of GPU ``i`` if it exists, else of the CPU, for ``tf.device``
+    (d2l returns the context itself; a name also prints readably)."""
     return f"/GPU:{i}" if num_gpus() > i else "/CPU:0"
 
 
@@ -114,26 +114,23 @@ def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
 
 def _checkpointed(net_D, net_G, trainer_D, trainer_G):
     """What a checkpoint holds: part name -> {stable name: variable}."""
-    parts = {"net_D": net_D.variables, "net_G": net_G.variables}
-    for name, trainer, net in (("trainer_D", trainer_D, net_D),
-                               ("trainer_G", trainer_G, net_G)):
-        if not trainer.built:  # its moments do not exist before the first step
-            trainer.build(net.trainable_variables)
-        parts[name] = trainer.variables
+    parts = {"net_D": net_D.variables, "net_G": net_G.variables,
+             "trainer_D": _built(trainer_D, net_D).variables,
+             "trainer_G": _built(trainer_G, net_G).variables}
     return {name: _by_stable_name(variables) for name, variables in parts.items()}
 
 
 def _by_stable_name(variables):
-    """Variables by names that are the same for every instance of a network:
-    their position, then their path without the counters Keras appends to make
-    names unique ('sequential_3/g_block_12/gamma' -> '007/sequential/g_block/gamma')."""
+    """Variables by names equal in every instance of a network: position, then path
+    without Keras' counters ('sequential_3/g_block_12/gamma' -> '007/sequential/g_block/gamma')."""
     return {f"{index:03d}/" + re.sub(r"_\d+(?=/|_|$)", "", variable.path): variable
             for index, variable in enumerate(variables)}
 
 
-def _keep_statistics(net):
-    """A function that puts ``net``'s non-trainable variables (BatchNorm's
-    moving statistics) back to their current values.
+@contextlib.contextmanager
+def _statistics_kept(net):
+    """Run ``net`` in training mode without letting it move its BatchNorm
+    moving statistics (its non-trainable variables), which are restored.
 
     Each network's statistics should follow its own step only: G's are not
     touched by D's update, D's not by G's. Training itself never reads them
@@ -141,21 +138,40 @@ def _keep_statistics(net):
     """
     variables = net.non_trainable_variables
     saved = [tf.identity(v) for v in variables]
-
-    def restore():
+    try:
+        yield
+    finally:
         for variable, value in zip(variables, saved):
             variable.assign(value)
-    return restore
 
 
-def _discriminator_step(X, Z, net_D, net_G, loss, trainer_D):
-    restore_G = _keep_statistics(net_G)
-    fake_X = net_G(Z, training=True)  # before the tape: no gradient reaches G
-    restore_G()
-    return _step_D(X, fake_X, net_D, loss, trainer_D)
+# Compiled steps by (step, ids of the objects bound to it); the values hold the
+# objects themselves, so an id in a key cannot be reused while cached.
+_compiled_steps = {}
+
+
+def _compiled(step, *objects):
+    """``step`` as a ``tf.function`` with ``objects`` (networks, loss, optimizers)
+    bound after its tensors, traced once: one graph instead of op by op is what
+    makes TensorFlow's step fast."""
+    key = (step, *map(id, objects))
+    if key not in _compiled_steps:
+        def bound(*tensors):
+            return step(*tensors, *objects)
+        _compiled_steps[key] = (tf.function(bound, reduce_retracing=True), objects)
+    return _compiled_steps[key][0]
+
+
+def _built(trainer, net):
+    """``trainer`` with its variables made: a ``tf.function`` may create
+    variables only when it is first traced."""
+    if not trainer.built:
+        trainer.build(net.trainable_variables)
+    return trainer
 
 
 def _step_D(X, fake_X, net_D, loss, trainer_D):
+    """D's step on a real batch and fakes that no tape of G's records."""
     with tf.GradientTape() as tape:
         real_Y = net_D(X, training=True)
         fake_Y = net_D(fake_X, training=True)
@@ -166,56 +182,33 @@ def _step_D(X, fake_X, net_D, loss, trainer_D):
     return loss_D
 
 
-def _generator_step(Z, net_D, net_G, loss, trainer_G):
-    restore_D = _keep_statistics(net_D)
-    with tf.GradientTape() as tape:
-        fake_Y = net_D(net_G(Z, training=True), training=True)
+def _step_G(fake_X, tape, net_D, net_G, loss, trainer_G):
+    """G's step on fakes that ``net_G`` made while ``tape`` recorded."""
+    with _statistics_kept(net_D), tape:  # G's tape records on, through D
+        fake_Y = net_D(fake_X, training=True)
         loss_G = loss(tf.ones_like(fake_Y), fake_Y)
-    restore_D()
     grads = tape.gradient(loss_G, net_G.trainable_variables)
     trainer_G.apply_gradients(zip(grads, net_G.trainable_variables))
     return loss_G
 
 
-def _discriminator_then_generator_step(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+def _update_D(X, Z, net_D, net_G, loss, trainer_D):
+    with _statistics_kept(net_G):
+        fake_X = net_G(Z, training=True)  # no tape: no gradient reaches G
+    return _step_D(X, fake_X, net_D, loss, trainer_D)
+
+
+def _update_G(Z, net_D, net_G, loss, trainer_G):
     with tf.GradientTape() as tape:
         fake_X = net_G(Z, training=True)
-        with tape.stop_recording():  # D's step: fake_X is a constant there
-            loss_D = _step_D(X, fake_X, net_D, loss, trainer_D)
-        restore_D = _keep_statistics(net_D)
-        fake_Y = net_D(fake_X, training=True)  # D as its step just left it
-        loss_G = loss(tf.ones_like(fake_Y), fake_Y)
-    restore_D()
-    grads = tape.gradient(loss_G, net_G.trainable_variables)
-    trainer_G.apply_gradients(zip(grads, net_G.trainable_variables))
-    return loss_D, loss_G
+    return _step_G(fake_X, tape, net_D, net_G, loss, trainer_G)
 
 
-# Compiled steps, one per combination of step and bound objects (networks,
-# loss, optimizers). The values hold the objects themselves, so an id in a key
-# cannot be reused while cached.
-_compiled_steps = {}
-
-
-def _compiled(step, net_D, net_G, loss, *trainers):
-    """``step`` as a ``tf.function`` with these objects bound (traced once).
-
-    ``step`` takes its tensors first, then ``net_D, net_G, loss, *trainers``.
-    Running the update as one graph instead of op by op is what makes
-    TensorFlow's step fast; each optimizer is built eagerly first because a
-    ``tf.function`` may create variables only on its first trace.
-    """
-    objects = (net_D, net_G, loss, *trainers)
-    key = (step, *map(id, objects))
-    if key not in _compiled_steps:
-        trained = {_discriminator_step: (net_D,), _generator_step: (net_G,),
-                   _discriminator_then_generator_step: (net_D, net_G)}[step]
-        for trainer, net in zip(trainers, trained):
-            if not trainer.built:
-                trainer.build(net.trainable_variables)
-        bound = lambda *tensors: step(*tensors, *objects)  # noqa: E731
-        _compiled_steps[key] = (tf.function(bound, reduce_retracing=True), objects)
-    return _compiled_steps[key][0]
+def _update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    with tf.GradientTape() as tape:
+        fake_X = net_G(Z, training=True)
+    loss_D = _step_D(X, fake_X, net_D, loss, trainer_D)  # off G's tape
+    return loss_D, _step_G(fake_X, tape, net_D, net_G, loss, trainer_G)
 
 
 def update_D(X, Z, net_D, net_G, loss, trainer_D):
@@ -225,12 +218,10 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
     for the real batch X and 0 for the fakes G(Z) (for the DCGAN, X is
     (N, 64, 64, 3) and Z (N, 1, 1, latent_dim)). ``loss`` is
     ``BinaryCrossentropy(from_logits=True, reduction="sum")``. The fakes are
-    made before the tape starts, so no gradient reaches G, and G's BN
-    statistics do not move; ``training=True`` makes BN use batch statistics,
-    as in the other tabs. The step runs as a compiled ``tf.function`` (see
-    ``_compiled``).
+    made before D's tape starts, so no gradient reaches G, and G's BN
+    statistics do not move. The step runs as a compiled ``tf.function``.
     """
-    step = _compiled(_discriminator_step, net_D, net_G, loss, trainer_D)
+    step = _compiled(_update_D, net_D, net_G, loss, _built(trainer_D, net_D))
     return float(step(X, Z))
 
 
@@ -241,8 +232,15 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
     not saturate while D wins. The tape differentiates only G's variables, and
     D's BN statistics stay as they were. Compiled like ``update_D``.
     """
-    step = _compiled(_generator_step, net_D, net_G, loss, trainer_G)
+    step = _compiled(_update_G, net_D, net_G, loss, _built(trainer_G, net_G))
     return float(step(Z))
+
+
+def step_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    """``update_D_then_G`` without waiting for the result: (loss_D, loss_G) as tensors."""
+    step = _compiled(_update_D_then_G, net_D, net_G, loss,
+                     _built(trainer_D, net_D), _built(trainer_G, net_G))
+    return step(X, Z)
 
 
 def update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
@@ -251,15 +249,22 @@ def update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
     Returns (loss_D, loss_G) as floats, the same values and the same updates
     as the two calls: G's weights do not change in D's step, so the fakes
     update_G would make again equal those update_D made. Here G runs forward
-    once under G's tape, which pauses for D's step (the fakes are constants
+    once under G's tape; D's step runs off that tape (the fakes are constants
     there), and G's step back-propagates through D, as updated by D's step.
     G's BN statistics move once, as in update_G; D's stay as its own step left
     them. Both steps run as one compiled ``tf.function``.
     """
-    step = _compiled(_discriminator_then_generator_step,
-                     net_D, net_G, loss, trainer_D, trainer_G)
-    loss_D, loss_G = step(X, Z)
+    loss_D, loss_G = step_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G)
     return float(loss_D), float(loss_G)
+
+
+def load_array(data_arrays, batch_size, is_train=True):
+    """A ``tf.data`` pipeline of tuples of batches from ``data_arrays`` (arrays
+    of equal length), reshuffled every epoch when ``is_train``."""
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(data_arrays))
+    if is_train:
+        dataset = dataset.shuffle(len(data_arrays[0]))
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def load_data_fashion_mnist(batch_size, resize=None):
@@ -291,9 +296,8 @@ def sample_images(net_G, num_images, latent_dim):
     """``num_images`` generated images as uint8 (N, 64, 64, 3), for viewing or
     for ``sliced_wasserstein_distance``. G runs in training mode, as during
     training (BN on batch statistics); its BN statistics are left alone."""
-    restore = _keep_statistics(net_G)
-    fake = net_G(tf.random.normal((num_images, 1, 1, latent_dim)), training=True)
-    restore()
+    with _statistics_kept(net_G):
+        fake = net_G(tf.random.normal((num_images, 1, 1, latent_dim)), training=True)
     return swd.images_from_tanh(numpy(fake))
 
 

@@ -183,7 +183,7 @@ def update_D(X, Z, net_D, net_G, loss, trainer_D):
     """
     with torch.no_grad(), _statistics_kept(net_G):
         fake_X = net_G(Z)
-    return _step_D(X, fake_X, net_D, loss, trainer_D)
+    return float(_step_D(X, fake_X, net_D, loss, trainer_D))
 
 
 def _step_D(X, fake_X, net_D, loss, trainer_D):
@@ -194,7 +194,7 @@ def _step_D(X, fake_X, net_D, loss, trainer_D):
               + loss(fake_Y, torch.zeros_like(fake_Y))) / 2
     loss_D.backward()
     trainer_D.step()
-    return loss_D.item()
+    return loss_D.detach()
 
 
 def update_G(Z, net_D, net_G, loss, trainer_G):
@@ -206,7 +206,7 @@ def update_G(Z, net_D, net_G, loss, trainer_G):
     (D's would be thrown away: this saves a third of D's backward pass), and
     D's BN statistics stay as they were.
     """
-    return _step_G(net_G(Z), net_D, net_G, loss, trainer_G)
+    return float(_step_G(net_G(Z), net_D, net_G, loss, trainer_G))
 
 
 def _step_G(fake_X, net_D, net_G, loss, trainer_G):
@@ -221,7 +221,14 @@ def _step_G(fake_X, net_D, net_G, loss, trainer_G):
     for param, grad in zip(params, grads):
         param.grad = grad
     trainer_G.step()
-    return loss_G.item()
+    return loss_G.detach()
+
+
+def step_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    """``update_D_then_G`` without waiting for the result: (loss_D, loss_G) as tensors."""
+    fake_X = net_G(Z)
+    loss_D = _step_D(X, fake_X.detach(), net_D, loss, trainer_D)
+    return loss_D, _step_G(fake_X, net_D, net_G, loss, trainer_G)
 
 
 def update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
@@ -234,9 +241,15 @@ def update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
     back-propagates through D, as updated by D's step, into that graph. G's
     BN statistics move once, as in update_G; D's stay as its own step left them.
     """
-    fake_X = net_G(Z)
-    loss_D = _step_D(X, fake_X.detach(), net_D, loss, trainer_D)
-    return loss_D, _step_G(fake_X, net_D, net_G, loss, trainer_G)
+    loss_D, loss_G = step_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G)
+    return float(loss_D), float(loss_G)
+
+
+def load_array(data_arrays, batch_size, is_train=True):
+    """A DataLoader of tuples of batches from ``data_arrays`` (tensors or arrays
+    of equal length), reshuffled every epoch when ``is_train``."""
+    dataset = torch.utils.data.TensorDataset(*map(torch.as_tensor, data_arrays))
+    return torch.utils.data.DataLoader(dataset, batch_size, shuffle=is_train)
 
 
 def load_data_fashion_mnist(batch_size, resize=None):

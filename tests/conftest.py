@@ -9,7 +9,10 @@ per environment with ``--framework``:
   broken environment, not something to pass over quietly.
 * ``--framework none``: the build-tool tests, in the tooling environment, except
   the tests of build outputs (executed notebooks, the HTML book), which
-  ``make test-learning`` and ``make test-book`` run by name.
+  ``make test-learning`` and ``make test-book`` run by name. A tool test
+  parametrized by ``framework`` (it drives that framework's Jupyter kernel,
+  e.g. test_exercises.py) runs for every framework here, and for one when its
+  file is named with ``--framework pytorch``.
 * no option (a contributor's ad-hoc run): everything collectable; a framework
   that is not installed is skipped with a reason.
 """
@@ -29,7 +32,7 @@ TOOLING_TESTS = frozenset({"test_nbsplit.py", "test_reference.py", "test_environ
                            "test_build_book.py", "test_book_browser.py", "test_parity.py",
                            "test_book_notebooks.py", "test_bench.py",
                            "test_atomic_write.py", "test_placement.py",
-                           "test_execute.py"})
+                           "test_execute.py", "test_exercises.py"})
 #: Tooling tests of build outputs (the executed notebooks, the HTML book):
 #: `make test-learning` and `make test-book` run them by name once those
 #: exist, so the tool tests (--framework none) leave them out.
@@ -65,7 +68,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         param = getattr(item, "callspec", None)
         framework = param.params.get("framework") if param else None
-        (dropped if framework not in (None, chosen) else kept).append(item)
+        every_kernel = chosen == "none" and item.path.name in TOOLING_TESTS
+        wanted = framework in (None, chosen) or every_kernel
+        (kept if wanted else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

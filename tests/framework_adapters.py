@@ -10,6 +10,7 @@ import numpy as np
 class MXNetAdapter:
     """Gluon: call ``prepare`` (which initializes) before ``run``."""
     first_block_padding = 0
+    block_options = {}
 
     def __init__(self):
         import mxnet as mx
@@ -48,6 +49,7 @@ class MXNetAdapter:
 
 class PyTorchAdapter:
     first_block_padding = 0
+    block_options = {}
 
     def __init__(self):
         import torch
@@ -86,6 +88,7 @@ class PyTorchAdapter:
 
 class TensorFlowAdapter:
     first_block_padding = "valid"
+    block_options = {}
 
     def __init__(self):
         import tensorflow as tf
@@ -117,6 +120,52 @@ class TensorFlowAdapter:
         return {v.path for v in net.trainable_variables}
 
 
+class JAXAdapter:
+    """Flax NNX: modules get their weights when built (``block_options``)."""
+    first_block_padding = 0
+
+    def __init__(self):
+        import jax
+        import optax
+        from flax import nnx
+        self.jax, self.optax, self.nnx = jax, optax, nnx
+
+    @property
+    def block_options(self):
+        return {"rngs": self.nnx.Rngs(0)}
+
+    def tensor(self, array):
+        return self.jax.numpy.asarray(np.asarray(array, dtype=np.float32).transpose(0, 2, 3, 1))
+
+    def run(self, net, array):
+        return np.asarray(net(self.tensor(array))).transpose(0, 3, 1, 2)
+
+    def prepare(self, net, seed):
+        nnx, key = self.nnx, self.jax.random.key(seed)
+        for _, layer in nnx.iter_modules(net):  # as in the chapter
+            if isinstance(layer, (nnx.Conv, nnx.ConvTranspose)):
+                key, draw = self.jax.random.split(key)
+                layer.kernel[...] = 0.02 * self.jax.random.normal(draw, layer.kernel.shape)
+            elif isinstance(layer, nnx.BatchNorm):
+                layer.scale[...] = self.jax.numpy.ones(layer.scale.shape)
+                layer.bias[...] = self.jax.numpy.zeros(layer.bias.shape)
+
+    def loss(self):
+        optax = self.optax
+        return lambda logits, labels: optax.sigmoid_binary_cross_entropy(logits, labels).sum()
+
+    def trainer(self, net, lr):
+        return self.nnx.Optimizer(net, self.optax.adam(lr, b1=0.5, b2=0.999), wrt=self.nnx.Param)
+
+    def weights(self, net):
+        return {self.jax.tree_util.keystr(path): np.asarray(value).copy() for path, value
+                in self.jax.tree_util.tree_flatten_with_path(self.nnx.state(net))[0]}
+
+    def trainable_names(self, net):
+        return {self.jax.tree_util.keystr(path) for path, _
+                in self.jax.tree_util.tree_flatten_with_path(self.nnx.state(net, self.nnx.Param))[0]}
+
+
 
 
 def adapter(framework):
@@ -134,6 +183,8 @@ def framework_draws(framework):
     elif framework == "mxnet":
         from mxnet import np as mnp
         own = mnp.random.normal(size=(3,)).asnumpy()
+    elif framework == "jax":
+        own = []  # JAX has no global generator: its draws take explicit keys
     else:
         import tensorflow as tf
         own = tf.random.normal((3,)).numpy()
@@ -153,6 +204,12 @@ def chapter_data_iter(framework, images, batch_size):
         X_all = mnp.array(images, dtype="float32").transpose(0, 3, 1, 2) / 127.5 - 1
         return gluon.data.DataLoader(
             gluon.data.ArrayDataset(X_all), batch_size=batch_size, shuffle=True)
+    if framework == "jax":
+        import jax.numpy as jnp
+
+        import d2l_shim
+        X_all = jnp.asarray(images, dtype=jnp.float32) / 127.5 - 1
+        return d2l_shim.load("jax").load_array((X_all,), batch_size)
     import tensorflow as tf
     X_all = tf.cast(images, tf.float32) / 127.5 - 1
     return (tf.data.Dataset.from_tensor_slices(X_all)
@@ -164,8 +221,8 @@ def chapter_networks(framework, seed):
     net_G), built by one forward pass and initialized by the chapter's own
     ``init_weights`` after ``d2l.set_seed(seed)``."""
     import d2l_shim
-    from tools.chapter_code import chapter_namespace
-    chapter = chapter_namespace(framework, "dcgan", {"n_G", "n_D", "net_G", "net_D"})
+    from tools.chapter_code import NETWORK_NAMES, chapter_namespace
+    chapter = chapter_namespace(framework, "dcgan", NETWORK_NAMES)
     net_D, net_G = chapter["net_D"], chapter["net_G"]
     fw = adapter(framework)
     for net, shape in ((net_D, (1, 3, 64, 64)), (net_G, (1, 100, 1, 1))):

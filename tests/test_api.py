@@ -1,4 +1,4 @@
-"""The three framework modules expose the same names with the same signatures."""
+"""The framework modules expose the same names with the same signatures."""
 import importlib
 import inspect
 
@@ -15,12 +15,13 @@ def test_public_names_cover_shared_and_per_framework():
 
 
 def test_unknown_framework_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"'jax'.*mxnet, pytorch, tensorflow"):
-        d2l_shim.load("jax")
+    with pytest.raises(ValueError, match=r"'theano'.*mxnet, pytorch, jax, tensorflow"):
+        d2l_shim.load("theano")
 
 
-def test_module_exports_exactly_the_public_names(d2l):
-    assert sorted(d2l.__all__) == sorted(api.PUBLIC_NAMES)
+def test_module_exports_exactly_the_public_names(framework, d2l):
+    own = api.FRAMEWORK_ONLY.get(framework, ())
+    assert sorted(d2l.__all__) == sorted(api.PUBLIC_NAMES + own)
     missing = [name for name in api.PUBLIC_NAMES if not hasattr(d2l, name)]
     assert missing == []
 
@@ -40,3 +41,20 @@ def test_per_framework_signature(d2l, name):
     assert function.__module__ == d2l.__name__
     assert str(inspect.signature(function)) == api.PER_FRAMEWORK[name]
     assert inspect.getdoc(function), f"{d2l.__name__}.{name} needs a docstring"
+
+
+def test_load_array_yields_tuples_of_batches_covering_every_item(d2l):
+    import numpy as np
+    features = np.arange(10, dtype=np.float32).reshape(10, 1) * np.ones((1, 3), np.float32)
+    labels = np.arange(10, dtype=np.float32)
+    for arrays in ((features,), (features, labels)):
+        batches = [tuple(d2l.numpy(part) for part in batch)
+                   for batch in d2l.load_array(arrays, 4)]
+        assert [len(batch) for batch in batches] == [len(arrays)] * 3
+        assert [len(batch[0]) for batch in batches] == [4, 4, 2]
+        seen = np.concatenate([batch[0][:, 0] for batch in batches])
+        assert sorted(seen) == list(range(10))
+        if len(arrays) == 2:  # rows stay paired with their labels
+            assert all((batch[0][:, 0] == batch[1]).all() for batch in batches)
+    in_order = [d2l.numpy(X)[:, 0] for (X,) in d2l.load_array((features,), 4, is_train=False)]
+    assert np.concatenate(in_order).tolist() == list(range(10))

@@ -1,10 +1,10 @@
-"""tools.write_text_atomically / write_text_if_changed: how every build tool
-writes its outputs (split and executed notebooks, book pages)."""
+"""tools.write_text_atomically / write_text_if_changed (on d2l_shim.files.write_atomically):
+how every build tool writes its outputs (split and executed notebooks, book pages)."""
 import os
 
 import pytest
 
-import tools
+from d2l_shim import files
 from tools import write_text_atomically, write_text_if_changed
 
 
@@ -31,7 +31,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
     def interrupted(source, destination):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tools.os, "replace", interrupted)
+    monkeypatch.setattr(files.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_text_atomically(target, "half")
     assert target.read_text() == "finished\n"

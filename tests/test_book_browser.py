@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import d2l_shim
 from tools.build_book import book_chapters
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -35,12 +36,13 @@ LAUNCH_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-TAB_LABELS = ["MXNet", "PyTorch", "TensorFlow"]
-FRAMEWORK_IDS = ["mxnet", "pytorch", "tensorflow"]
+TAB_LABELS = [row.label for row in d2l_shim.TABLE]
+FRAMEWORK_IDS = list(d2l_shim.FRAMEWORKS)
 #: The DCGAN's training figure must be shown at least this wide (CSS pixels) to be judged.
 TRAINING_FIGURE_MIN_WIDTH = 600
 #: Code that gives away another framework in a TensorFlow tab (comments may name them).
-FOREIGN_CODE = ("import torch", "torch.", "nn.Module", "from mxnet", "npx.", "gluon.")
+FOREIGN_CODE = ("import torch", "torch.", "nn.Module", "from mxnet", "npx.", "gluon.",
+                "import jax", "jnp.", "nnx.")
 
 # One JavaScript query for the state of every framework tab set on the page.
 TAB_STATE_JS = """
@@ -211,7 +213,7 @@ def test_framework_tabs_switch_together_and_persist(reader, book_url, chapter, n
     states = assert_all_show(page, "PyTorch")  # what a first-time reader sees
     for number, state in enumerate(states, 1):
         assert state["labels"] == TAB_LABELS, f"tab set {number}"
-        assert state["syncIds"] == ["mxnet", "pytorch", "tensorflow"], f"tab set {number}"
+        assert state["syncIds"] == FRAMEWORK_IDS, f"tab set {number}"
 
     page.locator(".book-framework-tabs").first.locator("label.sd-tab-label", has_text="TensorFlow").click()
     states = assert_all_show(page, "TensorFlow")
@@ -263,14 +265,14 @@ def test_math_is_typeset(reader, book_url, chapter):
 
 
 @pytest.mark.parametrize("chapter", chapters_in_book())
-def test_page_offers_the_three_notebooks(reader, book_url, chapter):
+def test_page_offers_every_frameworks_notebook(reader, book_url, chapter):
     context, problems = reader
     page = open_page(context, f"{book_url}{chapter}.html")
     note = page.locator(".book-downloads")
     assert "GPU" in note.inner_text()
     links = note.locator("a.download")
     assert links.all_inner_texts() == TAB_LABELS
-    for link, framework in zip(links.all(), ["mxnet", "pytorch", "tensorflow"]):
+    for link, framework in zip(links.all(), FRAMEWORK_IDS):
         response = page.request.get(page.url.rsplit("/", 1)[0] + "/" + link.get_attribute("href"))
         assert response.ok
         notebook = response.json()

@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from d2l_shim import FRAMEWORKS, TABLE
 from tools.build_book import (
     TAB_METADATA_KEY,
     BookError,
@@ -27,7 +28,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # sphinx-book-theme 1.4 uses an API that Sphinx 11 will remove; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*HandleFootnoteTransform.app.*")
 
-FRAMEWORKS = ("mxnet", "pytorch", "tensorflow")
 # The smallest valid PNG: one white pixel.
 PIXEL_PNG = base64.b64encode(
     bytes.fromhex(
@@ -106,42 +106,44 @@ def tabbed(page):
 
 
 def test_framework_cells_in_a_row_become_one_tab_set_and_prose_appears_once():
+    sources = {"mxnet": "import mxnet", "pytorch": "import torch", "jax": "import jax",
+               "tensorflow": "import tensorflow as tf"}
+    printed = {"mxnet": "mx\n", "pytorch": "pt\n", "jax": "jax\n", "tensorflow": "tf\n"}
     notebooks = chapter_notebooks(
         {
-            "mxnet": [code(1, "import mxnet", stdout("mx\n"))],
-            "pytorch": [code(2, "import torch", stdout("pt\n"))],
-            "tensorflow": [code(3, "import tensorflow as tf", stdout("tf\n"))],
+            framework: [code(position, sources[framework], stdout(printed[framework]))]
+            for position, framework in enumerate(FRAMEWORKS, start=1)
         },
-        shared_cells=[TITLE, prose(4, "Between.")],
+        shared_cells=[TITLE, prose(len(FRAMEWORKS) + 1, "Between.")],
     )
     page = merge_chapter(notebooks, LINKS)
-    assert [cell.cell_type for cell in page.cells] == ["markdown", "code", "code", "code", "markdown"]
+    assert [cell.cell_type for cell in page.cells] == ["markdown", *["code"] * len(FRAMEWORKS), "markdown"]
     assert sum("Between." in cell.source for cell in page.cells) == 1
-    assert tabbed(page) == [
-        (1, "mxnet", "import mxnet"),
-        (1, "pytorch", "import torch"),
-        (1, "tensorflow", "import tensorflow as tf"),
-    ]
+    assert tabbed(page) == [(1, framework, sources[framework]) for framework in FRAMEWORKS]
     # each tab keeps its own framework's output
-    outputs = {tab_of(cell)["framework"]: cell.outputs[0].text for cell in page.cells[1:4]}
-    assert outputs == {"mxnet": "mx\n", "pytorch": "pt\n", "tensorflow": "tf\n"}
+    outputs = {tab_of(cell)["framework"]: cell.outputs[0].text for cell in page.cells[1:-1]}
+    assert outputs == {framework: printed[framework] for framework in FRAMEWORKS}
 
 
 def test_prose_separates_tab_sets_and_a_framework_may_have_several_cells_in_one():
-    middle = prose(5, "Middle.")
+    middle = prose(6, "Middle.")
     notebooks = {
-        "mxnet": notebook(TITLE, code(1, "a = 1"), code(2, "b = 2"), middle, code(6, "c = 3")),
-        "pytorch": notebook(TITLE, code(3, "a = 1  # torch"), middle, code(7, "c = 3  # torch")),
-        "tensorflow": notebook(TITLE, code(4, "a = 1  # tf"), middle, code(8, "c = 3  # tf")),
+        "mxnet": notebook(TITLE, code(1, "a = 1"), code(2, "b = 2"), middle, code(7, "c = 3")),
+        "pytorch": notebook(TITLE, code(3, "a = 1  # torch"), middle, code(8, "c = 3  # torch")),
+        "jax": notebook(TITLE, code(4, "a = 1  # jax"), middle, code(9, "c = 3  # jax")),
+        "tensorflow": notebook(TITLE, code(5, "a = 1  # tf"), middle, code(10, "c = 3  # tf")),
     }
+    assert list(notebooks) == list(FRAMEWORKS)
     page = merge_chapter(notebooks, LINKS)
     assert tabbed(page) == [
         (1, "mxnet", "a = 1"),
         (1, "mxnet", "b = 2"),
         (1, "pytorch", "a = 1  # torch"),
+        (1, "jax", "a = 1  # jax"),
         (1, "tensorflow", "a = 1  # tf"),
         (2, "mxnet", "c = 3"),
         (2, "pytorch", "c = 3  # torch"),
+        (2, "jax", "c = 3  # jax"),
         (2, "tensorflow", "c = 3  # tf"),
     ]
     assert [cell.source for cell in page.cells if cell.cell_type == "markdown"][1] == "Middle."
@@ -187,7 +189,8 @@ def test_figures_get_alt_text_that_names_the_framework():
         {
             "mxnet": [code(1, "d2l.plot(x, y)\n# done", figure())],
             "pytorch": [code(2, "d2l.show_images(X);", figure(), alt="Twenty training images")],
-            "tensorflow": [code(3, "print(1)", stdout("1\n"))],
+            "jax": [code(3, "d2l.plot(x, y);", figure())],
+            "tensorflow": [code(4, "print(1)", stdout("1\n"))],
         },
         shared_cells=[TITLE],
     )
@@ -200,11 +203,12 @@ def test_figures_get_alt_text_that_names_the_framework():
     assert alts == {
         "mxnet": "Figure output of the MXNet cell: d2l.plot(x, y)",
         "pytorch": "Figure output of the PyTorch cell: Twenty training images",
+        "jax": "Figure output of the JAX cell: d2l.plot(x, y)",
         "tensorflow": None,  # no figure, no alt text
     }
 
 
-def test_the_page_offers_the_three_notebooks_right_under_its_title():
+def test_the_page_offers_every_framework_notebook_right_under_its_title():
     page = merge_chapter(chapter_notebooks({"pytorch": [code(1, "profile = d2l.profile_name()")]},
                                            shared_cells=[TITLE]), LINKS)
     first = page.cells[0].source
@@ -212,12 +216,11 @@ def test_the_page_offers_the_three_notebooks_right_under_its_title():
     note = first.index(":::{admonition}")
     assert first.index("(sec_chapter)=") < title < note < first.index("First paragraph.")
     links = re.findall(r"\{download\}`(\w+) <([^>]+)>`", first)
-    assert links == [
-        ("MXNet", LINKS["mxnet"]),
-        ("PyTorch", LINKS["pytorch"]),
-        ("TensorFlow", LINKS["tensorflow"]),
-    ]
+    assert links == [(row.label, LINKS[row.name]) for row in TABLE]
     assert "GPU" in first and "D2L_PROFILE=full" in first
+    # every framework's CUDA environment is named
+    for row in TABLE:
+        assert f"`{row.gpu_environment}`" in first, row.name
 
 
 def test_a_chapter_without_profiles_is_not_told_about_D2L_PROFILE():
@@ -346,14 +349,15 @@ def built_page(tmp_path_factory):
     notebooks = chapter_notebooks(
         {
             "mxnet": [code(1, "x = np.ones(2)", stdout("mx\n"))],
-            "pytorch": [code(2, "x = torch.ones(2)", stdout("pt\n")), code(6, "y = torch.zeros(1)",
+            "pytorch": [code(2, "x = torch.ones(2)", stdout("pt\n")), code(7, "y = torch.zeros(1)",
                                                                            figure())],
-            "tensorflow": [code(3, "x = tf.ones(2)", stdout("tf\n"))],
+            "jax": [code(3, "x = jnp.ones(2)", stdout("jax\n"))],
+            "tensorflow": [code(4, "x = tf.ones(2)", stdout("tf\n"))],
         },
         shared_cells=[
             TITLE,
-            prose(4, "See {ref}`sec_chapter`, {ref}`the basic GAN section <sec_basic_gan>` and $x^2$."),
-            code(5, "print('shared')", stdout("shared\n")),
+            prose(5, "See {ref}`sec_chapter`, {ref}`the basic GAN section <sec_basic_gan>` and $x^2$."),
+            code(6, "print('shared')", stdout("shared\n")),
         ],
     )
     write_executed(executed, "chapter", notebooks)
@@ -402,15 +406,19 @@ def test_each_run_of_framework_cells_is_one_synced_tab_set_with_pytorch_selected
     for tab_set in sets:
         labels = tab_labels(tab_set)
         assert [(label["data-sync-id"], label["text"]) for label in labels] == [
-            ("mxnet", "MXNet"), ("pytorch", "PyTorch"), ("tensorflow", "TensorFlow")
+            (row.name, row.label) for row in TABLE
         ]
         assert {label["data-sync-group"] for label in labels} == {"framework"}
         checked = re.findall(r'<input checked="checked" id="([\w-]+)"', tab_set)
         assert [label["data-sync-id"] for label in labels if [label["for"]] == checked] == ["pytorch"]
     first, second = sets
-    assert "framework-mxnet" in first and "torch" in first and "tf" in first
+    assert "framework-mxnet" in first and "torch" in first and "jnp" in first and "tf" in first
+    assert all(f"framework-{framework}" in first for framework in FRAMEWORKS)
     # the second set holds only a PyTorch cell: the other tabs say so
-    assert second.count("book-no-code") == 2 and "This step has no MXNet code." in second
+    assert second.count("book-no-code") == len(FRAMEWORKS) - 1
+    for row in TABLE:
+        if row.name != "pytorch":
+            assert f"This step has no {row.label} code." in second
 
 
 def test_shared_cells_appear_once_outside_the_tabs(built_page):
@@ -437,7 +445,7 @@ def test_references_resolve_or_become_plain_text(built_page):
 def test_the_notebooks_are_copied_for_download(built_page):
     _status, html, _warnings, out = built_page
     links = re.findall(r'class="reference download internal"[^>]*href="([^"]+)"', html)
-    assert len(links) == 3
+    assert len(links) == len(FRAMEWORKS)
     kernels = [nbformat.read(out / link, as_version=4).metadata.kernelspec.name for link in links]
     assert kernels == list(FRAMEWORKS)
 

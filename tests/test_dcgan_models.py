@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from framework_adapters import adapter, chapter_networks
 
-from tools.chapter_code import chapter_namespace
+from tools.chapter_code import NETWORK_NAMES, chapter_namespace
 
-NETWORK_NAMES = {"n_G", "n_D", "net_G", "net_D"}
 LATENT_DIM = 100
 G_PARAMETERS = 3_576_704
 D_PARAMETERS = 2_765_696
@@ -34,19 +33,20 @@ def built(fw, net, input_shape, seed):
 
 
 def test_generator_block_doubles_height_and_width(chapter, fw):
-    block = chapter["G_block"](20)
+    block = chapter["G_block"](20, **fw.block_options)
     fw.prepare(block, 0)
     assert fw.run(block, np.zeros((2, 3, 16, 16))).shape == (2, 20, 32, 32)
 
 
 def test_first_generator_block_turns_1x1_into_4x4(chapter, fw):
-    block = chapter["G_block"](20, strides=1, padding=fw.first_block_padding)
+    block = chapter["G_block"](20, strides=1, padding=fw.first_block_padding,
+                                **fw.block_options)
     fw.prepare(block, 0)
     assert fw.run(block, np.zeros((2, 3, 1, 1))).shape == (2, 20, 4, 4)
 
 
 def test_discriminator_block_halves_height_and_width(chapter, fw):
-    block = chapter["D_block"](20)
+    block = chapter["D_block"](20, **fw.block_options)
     fw.prepare(block, 0)
     assert fw.run(block, np.zeros((2, 3, 16, 16))).shape == (2, 20, 8, 8)
 

@@ -14,7 +14,8 @@ REQUIREMENTS = REPO_ROOT / "requirements"
 GPU_FILES = {row.name: REPO_ROOT / row.gpu_environment for row in d2l_shim.TABLE}
 
 #: The CPU package here and the name of its CUDA build on a GPU box.
-GPU_BUILD_OF = {"mxnet": "mxnet-cu112", "tensorflow-cpu": "tensorflow[and-cuda]"}
+GPU_BUILD_OF = {"mxnet": "mxnet-cu112", "tensorflow-cpu": "tensorflow[and-cuda]",
+                "jax": "jax[cuda12]"}
 
 #: Needed only to build and test here, not to read the book on a GPU box.
 LOCAL_ONLY = {"pytest", "setuptools"}

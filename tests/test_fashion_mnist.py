@@ -272,7 +272,7 @@ def test_load_data_fashion_mnist(d2l, framework, archives, monkeypatch, resize):
     train_iter, test_iter = d2l.load_data_fashion_mnist(batch_size=4,
                                                         resize=resize)
     side = resize or 28
-    channels_last = framework == "tensorflow"
+    channels_last = framework in ("tensorflow", "jax")
     batches = [(d2l.numpy(X), d2l.numpy(y)) for X, y in test_iter]
     assert [len(y) for _, y in batches] == [4, 1]
     X, y = batches[0]

@@ -104,6 +104,8 @@ def generate(framework, net_G, num, latent_dim=2):
         import torch
         with torch.no_grad():
             return net_G(torch.from_numpy(Z)).numpy()
+    if framework == "jax":
+        return np.asarray(net_G(Z))
     import tensorflow as tf
     return net_G(tf.constant(Z)).numpy()
 

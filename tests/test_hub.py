@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from d2l_shim import datasets_registry, hub
+from d2l_shim.files import sha1_of_file
 from d2l_shim.hub import (
     DownloadError,
     UnsafeArchiveError,
@@ -36,7 +37,6 @@ from d2l_shim.hub import (
     download,
     download_extract,
     extract,
-    sha1,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -345,7 +345,7 @@ def test_sha1_matches_hashlib(tmp_path):
     path = tmp_path / 'big.bin'
     data = os.urandom(3 * 1024 * 1024 + 17)  # spans several chunks
     path.write_bytes(data)
-    assert sha1(path) == sha1_of(data)
+    assert sha1_of_file(path) == sha1_of(data)
 
 
 # ------------------------------------------------------------- download ----
@@ -407,7 +407,7 @@ def test_embedded_data_set_comes_through_the_hub_offline(refused_url, cache,
     # Mirrors stand in for remote files only: this one would refuse.
     monkeypatch.setenv('D2L_DATA_MIRRORS', refused_url.rsplit('/', 2)[0])
     path = download('noto_emoji_64')
-    assert path == str(cache / 'noto_emoji_64.zip') and sha1(path) == digest
+    assert path == str(cache / 'noto_emoji_64.zip') and sha1_of_file(path) == digest
 
 
 def test_missing_file_url_is_reported(tmp_path, cache):
@@ -702,7 +702,7 @@ def test_fault_zip_slip_archive_over_http(faulty, cache, tmp_path,
         'evil/../../escaped.txt': b'outside',
     })
     monkeypatch.setitem(hub.DATA_HUB, 'evil',
-                        (f'{faulty.url}/ok/evil.zip', sha1(archive)))
+                        (f'{faulty.url}/ok/evil.zip', sha1_of_file(archive)))
     with pytest.raises(UnsafeArchiveError, match=r'evil/\.\./\.\./escaped'):
         download_extract('evil')
     assert not (cache.parent / 'escaped.txt').exists()
@@ -887,7 +887,7 @@ def test_threads_take_turns_too(faulty, cache):
 def serve_archive(tmp_path, monkeypatch, name, archive_path):
     """Register ``archive_path`` in DATA_HUB under ``name`` via file://."""
     monkeypatch.setitem(hub.DATA_HUB, name,
-                        (Path(archive_path).as_uri(), sha1(archive_path)))
+                        (Path(archive_path).as_uri(), sha1_of_file(archive_path)))
 
 
 def test_download_extract_wrapped_archive(tmp_path, cache, monkeypatch):

@@ -9,6 +9,7 @@ import jupytext
 import nbformat
 import pytest
 
+from d2l_shim import FRAMEWORKS, TABLE
 from tools.nbsplit import (
     ChapterError,
     code_cell_fence_lines,
@@ -22,6 +23,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 THREE_FRAMEWORKS = DATA / "three_frameworks.md"
 FENCE_CORNER_CASES = DATA / "fence_corner_cases.md"
+
+#: A name that looks like a framework but is not one of the book's.
+NOT_A_FRAMEWORK = "theano"
 
 
 def code_sources(notebook):
@@ -59,6 +63,7 @@ def run_cli(*arguments, cwd=REPO_ROOT):
 
 def test_each_framework_gets_its_code_cells_without_the_tab_line():
     notebooks = split_chapter(THREE_FRAMEWORKS)
+    assert list(notebooks) == list(FRAMEWORKS)
     assert code_sources(notebooks["mxnet"]) == [
         "import math",
         "from mxnet import np",
@@ -69,6 +74,10 @@ def test_each_framework_gets_its_code_cells_without_the_tab_line():
         "import torch",
         "shared_by_two = True",
         'print(math.sqrt(4))\nprint("second line")',
+    ]
+    assert code_sources(notebooks["jax"]) == [
+        "import math",
+        "import jax.numpy as jnp",
     ]
     assert code_sources(notebooks["tensorflow"]) == [
         "import math",
@@ -83,16 +92,16 @@ def test_no_tab_line_survives_in_any_code_cell():
             assert "#@tab" not in source
 
 
-def test_markdown_cells_are_shared_by_all_three_notebooks():
+def test_markdown_cells_are_shared_by_every_notebook():
     notebooks = split_chapter(THREE_FRAMEWORKS)
     expected = markdown_sources(notebooks["mxnet"])
     assert len(expected) == 3
-    assert expected[0].startswith("# A chapter in three frameworks")
+    assert expected[0].startswith("# A chapter in every framework")
     # The ```text listing, with its "#@tab jax" and "```python" lines, is prose.
     assert "#@tab jax" in expected[1]
     assert expected[2] == "## Closing words"
-    assert markdown_sources(notebooks["pytorch"]) == expected
-    assert markdown_sources(notebooks["tensorflow"]) == expected
+    for framework in FRAMEWORKS:
+        assert markdown_sources(notebooks[framework]) == expected
 
 
 def test_cells_keep_the_chapter_order():
@@ -102,12 +111,11 @@ def test_cells_keep_the_chapter_order():
 
 
 def test_kernelspec_and_language_info_name_the_framework():
-    display_names = {
-        "mxnet": "Python 3 (MXNet)",
-        "pytorch": "Python 3 (PyTorch)",
-        "tensorflow": "Python 3 (TensorFlow)",
-    }
-    for framework, notebook in split_chapter(THREE_FRAMEWORKS).items():
+    display_names = {row.name: f"Python 3 ({row.label})" for row in TABLE}
+    assert display_names["pytorch"] == "Python 3 (PyTorch)"
+    notebooks = split_chapter(THREE_FRAMEWORKS)
+    assert set(notebooks) == set(display_names)
+    for framework, notebook in notebooks.items():
         assert notebook.metadata == {
             "kernelspec": {"name": framework, "display_name": display_names[framework], "language": "python"},
             "language_info": {"name": "python"},
@@ -119,7 +127,7 @@ def test_result_is_a_valid_plain_notebook_without_jupytext_metadata():
         nbformat.validate(notebook)
         assert "jupytext" not in notebook.metadata
         for cell in notebook.cells:
-            # "import torch" sits right under the previous fence, which makes
+            # "import torch" has the next fence right under it, which makes
             # Jupytext record lines_to_next_cell on that cell.
             assert "lines_to_next_cell" not in cell.metadata
 
@@ -139,7 +147,8 @@ def test_cell_ids_are_deterministic_unique_and_shared_between_frameworks():
         assert ids == [cell.id for cell in second[framework].cells]
         assert len(set(ids)) == len(ids)
     # The same Markdown cell has the same id in every notebook.
-    assert first["mxnet"].cells[0].id == first["tensorflow"].cells[0].id
+    assert {notebook.cells[0].id for notebook in first.values()} == {first["mxnet"].cells[0].id}
+    assert len(first) == len(FRAMEWORKS)
 
 
 def test_split_can_be_limited_to_some_frameworks():
@@ -153,12 +162,14 @@ def test_split_can_be_limited_to_some_frameworks():
 @pytest.mark.parametrize(
     "line, expected",
     [
-        ("#@tab all", {"mxnet", "pytorch", "tensorflow"}),
+        ("#@tab all", set(FRAMEWORKS)),
         ("#@tab pytorch", {"pytorch"}),
+        ("#@tab jax", {"jax"}),
         ("#@tab mxnet, pytorch", {"mxnet", "pytorch"}),
         ("#@tab mxnet,tensorflow", {"mxnet", "tensorflow"}),
         ("#@tab  pytorch ,  tensorflow ", {"pytorch", "tensorflow"}),
-        ("#@tab all, pytorch", {"mxnet", "pytorch", "tensorflow"}),
+        ("#@tab pytorch, jax", {"pytorch", "jax"}),
+        ("#@tab all, pytorch", set(FRAMEWORKS)),
     ],
 )
 def test_parse_tab_line(line, expected):
@@ -166,7 +177,7 @@ def test_parse_tab_line(line, expected):
 
 
 @pytest.mark.parametrize("line", ["import torch", "# @tab all", "#@tabs all", "#@tab", "#@tab pytroch",
-                                  "#@tab mxnet,"])
+                                  f"#@tab {NOT_A_FRAMEWORK}", "#@tab mxnet,"])
 def test_parse_tab_line_rejects(line):
     with pytest.raises(ValueError):
         parse_tab_line(line)
@@ -191,8 +202,8 @@ def test_fence_scan_finds_exactly_the_code_cells_jupytext_reads():
 
 def test_fence_scan_matches_jupytext_on_the_sample_chapter():
     text = THREE_FRAMEWORKS.read_text(encoding="utf-8")
-    assert code_cell_fence_lines(text) == [14, 19, 24, 28, 41, 46]
-    assert sum(cell.cell_type == "code" for cell in jupytext.read(THREE_FRAMEWORKS).cells) == 6
+    assert code_cell_fence_lines(text) == [14, 19, 24, 28, 33, 46, 51]
+    assert sum(cell.cell_type == "code" for cell in jupytext.read(THREE_FRAMEWORKS).cells) == 7
 
 
 # --- chapter errors ---------------------------------------------------------------
@@ -223,11 +234,12 @@ def test_untagged_cell_error_names_file_line_text_and_allowed_names(tmp_path):
     message = str(raised.value)
     assert f"{chapter}:12:" in message
     assert "import torch" in message
-    for name in ("all", "mxnet", "pytorch", "tensorflow"):
+    for name in ("all", *FRAMEWORKS):
         assert name in message
 
 
-@pytest.mark.parametrize("tab_line, bad_name", [("#@tab jax", "jax"), ("#@tab mxnet, pytroch", "pytroch")])
+@pytest.mark.parametrize("tab_line, bad_name", [(f"#@tab {NOT_A_FRAMEWORK}", NOT_A_FRAMEWORK),
+                                                 ("#@tab mxnet, pytroch", "pytroch")])
 def test_unknown_tab_name_error_names_the_line(tmp_path, tab_line, bad_name):
     chapter = write_chapter(
         tmp_path,
@@ -257,7 +269,7 @@ def test_unknown_tab_name_error_names_the_line(tmp_path, tab_line, bad_name):
     assert f"{chapter}:14:" in message
     assert repr(bad_name) in message
     assert tab_line in message
-    assert "allowed names: all, mxnet, pytorch, tensorflow" in message
+    assert f"allowed names: {', '.join(('all', *FRAMEWORKS))}" in message
 
 
 def test_empty_tab_list_is_an_error(tmp_path):
@@ -302,9 +314,14 @@ def test_framework_without_code_cells_is_an_error(tmp_path):
         ```
         """,
     )
-    with pytest.raises(ChapterError, match="no code cell for tensorflow"):
+    without_code = [framework for framework in FRAMEWORKS if framework not in ("mxnet", "pytorch")]
+    assert without_code
+    with pytest.raises(ChapterError, match=f"no code cell for {without_code[0]}"):
         split_chapter(chapter)
-    # Leaving that framework out is fine.
+    for framework in without_code:
+        with pytest.raises(ChapterError, match=f"no code cell for {framework}"):
+            split_chapter(chapter, frameworks=("mxnet", framework))
+    # Leaving those frameworks out is fine.
     assert set(split_chapter(chapter, frameworks=("mxnet", "pytorch"))) == {"mxnet", "pytorch"}
 
 
@@ -343,15 +360,14 @@ def test_error_falls_back_to_cell_position_when_lines_cannot_be_matched(tmp_path
 
 def test_write_notebooks_writes_one_file_per_framework(tmp_path):
     paths = write_notebooks(THREE_FRAMEWORKS, tmp_path / "out")
-    assert paths == {fw: tmp_path / "out" / fw / "three_frameworks.ipynb" for fw in ("mxnet", "pytorch",
-                                                                                     "tensorflow")}
+    assert paths == {fw: tmp_path / "out" / fw / "three_frameworks.ipynb" for fw in FRAMEWORKS}
     pytorch = nbformat.read(paths["pytorch"], as_version=4)
     assert pytorch.metadata.kernelspec.name == "pytorch"
     assert code_sources(pytorch) == code_sources(split_chapter(THREE_FRAMEWORKS)["pytorch"])
     # Nothing but the notebooks is left behind (no temporary files).
     assert sorted(path.name for path in (tmp_path / "out").rglob("*") if path.is_file()) == [
         "three_frameworks.ipynb"
-    ] * 3
+    ] * len(FRAMEWORKS)
 
 
 def test_rewriting_unchanged_notebooks_keeps_their_mtime(tmp_path):
@@ -380,8 +396,10 @@ def test_changed_chapter_rewrites_only_the_affected_notebooks(tmp_path):
     write_notebooks(chapter, tmp_path / "out")
     assert paths["mxnet"].stat().st_mtime != long_ago
     assert "from mxnet import npx" in paths["mxnet"].read_text(encoding="utf-8")
-    assert paths["pytorch"].stat().st_mtime == long_ago
-    assert paths["tensorflow"].stat().st_mtime == long_ago
+    assert set(paths) == set(FRAMEWORKS)
+    for framework in FRAMEWORKS:
+        if framework != "mxnet":
+            assert paths[framework].stat().st_mtime == long_ago, framework
 
 
 # --- command line -------------------------------------------------------------
@@ -414,6 +432,7 @@ def test_cli_reports_chapter_errors_without_traceback(tmp_path):
 
 
 def test_cli_rejects_unknown_framework_option(tmp_path):
-    result = run_cli(THREE_FRAMEWORKS, "--out", tmp_path, "--frameworks", "pytorch,jax")
+    result = run_cli(THREE_FRAMEWORKS, "--out", tmp_path, "--frameworks", f"pytorch,{NOT_A_FRAMEWORK}")
     assert result.returncode == 2
-    assert "jax" in result.stderr
+    assert NOT_A_FRAMEWORK in result.stderr
+    assert not any(tmp_path.iterdir())

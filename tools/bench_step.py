@@ -14,7 +14,9 @@ the data pipeline. Two variants of the step are timed in the same process:
 * ``compiled`` (a trial, not in the default set): the chapter's step with the
   framework's heavier compiler, ``torch.compile(dynamic=False)`` on both
   networks in PyTorch, XLA (``jit_compile=True``) in TensorFlow. MXNet has none
-  beyond ``hybridize``.
+  beyond ``hybridize``; JAX's chapter step is an XLA program already.
+
+In JAX, ``plain`` is ``update_D`` then ``update_G``, two compiled programs.
 
 The networks are the chapter's own (executed from the split notebook).
 """
@@ -26,9 +28,8 @@ import sys
 import time
 
 import d2l_shim
-from tools.chapter_code import chapter_namespace
+from tools.chapter_code import NETWORK_NAMES, chapter_namespace
 
-NETWORK_NAMES = {"n_G", "n_D", "net_G", "net_D"}
 LATENT_DIM = 100
 
 
@@ -244,8 +245,7 @@ class TensorFlowBench:
             trainer.build(net.trainable_variables)
         loss, (X, Z) = self.loss(), self.batch(batch_size)
         xla = self.tf.function(jit_compile=True)(
-            lambda X, Z: self.d2l._discriminator_then_generator_step(
-                X, Z, net_D, net_G, loss, trainer_D, trainer_G))
+            lambda X, Z: self.d2l.step_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G))
         return lambda: tuple(float(value) for value in xla(X, Z))
 
     def pipeline(self, images, batch_size):
@@ -254,6 +254,56 @@ class TensorFlowBench:
         data_iter = (tf.data.Dataset.from_tensor_slices(X_all)
                      .shuffle(len(images)).batch(batch_size).prefetch(tf.data.AUTOTUNE))
         return lambda: sum(int(X.shape[0]) for X in data_iter)
+
+
+class JAXBench:
+    def __init__(self):
+        import jax
+        import optax
+        from flax import nnx
+
+        from d2l_shim import jax as d2l
+        self.jax, self.optax, self.nnx, self.d2l = jax, optax, nnx, d2l
+
+    def networks(self):
+        ns = chapter_namespace("jax", "dcgan", NETWORK_NAMES)
+        ns["init_weights"](ns["net_D"], ns["net_G"])
+        return ns["net_D"], ns["net_G"]
+
+    def trainers(self, net_D, net_G, lr=0.005):
+        adam = self.optax.adam(lr, b1=0.5, b2=0.999, eps=1e-8)
+        return tuple(self.nnx.Optimizer(net, adam, wrt=self.nnx.Param) for net in (net_D, net_G))
+
+    def batch(self, batch_size):
+        key_X, key_Z = self.jax.random.split(self.jax.random.key(0))
+        return (self.jax.random.uniform(key_X, (batch_size, 64, 64, 3), minval=-1, maxval=1),
+                self.jax.random.normal(key_Z, (batch_size, 1, 1, LATENT_DIM)))
+
+    def loss(self):
+        optax = self.optax
+        return lambda logits, labels: optax.sigmoid_binary_cross_entropy(logits, labels).sum()
+
+    def plain_step(self, batch_size):
+        """Two compiled programs, ``update_D`` then ``update_G``: G runs twice."""
+        net_D, net_G = self.networks()
+        trainer_D, trainer_G = self.trainers(net_D, net_G)
+        loss, (X, Z), d2l = self.loss(), self.batch(batch_size), self.d2l
+
+        def step():
+            loss_D = d2l.update_D(X, Z, net_D, net_G, loss, trainer_D)
+            return loss_D, d2l.update_G(Z, net_D, net_G, loss, trainer_G)
+        return step
+
+    def chapter_step(self, batch_size):
+        net_D, net_G = self.networks()
+        return shim_step(self.d2l, *self.batch(batch_size), net_D, net_G, self.loss(),
+                         *self.trainers(net_D, net_G))
+
+    def pipeline(self, images, batch_size):
+        jnp = self.jax.numpy
+        X_all = jnp.asarray(images, dtype=jnp.float32) / 127.5 - 1
+        data_iter = self.d2l.load_array((X_all,), batch_size)
+        return lambda: sum(X.shape[0] for (X,) in data_iter)
 
 
 def bench_class(framework):

@@ -4,7 +4,7 @@ MyST-NB does not execute code cells nested inside tabs, so, as d2lbook does, the
 book is built from the notebooks that ``make notebooks`` already executed, one per
 framework (``build/notebooks/<framework>/<chapter>.ipynb``, the notebooks the tests
 run). Their cells carry the ids that tools.nbsplit gives them, ``cell-<position in
-the chapter>``, so the three notebooks line up cell by cell:
+the chapter>``, so the framework notebooks line up cell by cell:
 
 * a Markdown cell (prose) is in every notebook and appears once;
 * a run of consecutive framework code cells becomes one tab set, each framework's
@@ -38,7 +38,7 @@ import nbformat
 import d2l_shim
 from tools import FRAMEWORKS, write_text_if_changed
 
-#: Tab labels, in tab order (MXNet | PyTorch | TensorFlow).
+#: Tab labels, in tab order (that of ``d2l_shim.TABLE``).
 FRAMEWORK_LABELS = {row.name: row.label for row in d2l_shim.TABLE}
 
 #: The tab a first-time reader sees; a click on another tab is remembered.
@@ -292,6 +292,7 @@ def downloads_note(notebook_links, profiles=True):
         f"{{download}}`{FRAMEWORK_LABELS[framework]} <{path}>`"
         for framework, path in notebook_links.items()
     )
+    gpu_environments = ", ".join(f"`{row.gpu_environment}` for {row.label}" for row in d2l_shim.TABLE)
     return "\n".join(
         [
             ":::{admonition} Run this section yourself",
@@ -300,8 +301,7 @@ def downloads_note(notebook_links, profiles=True):
             f"Notebooks of this page, one per framework, with the outputs shown here: {links}.",
             "",
             "On a GPU box: create the framework's environment from its CUDA build",
-            "(`environment.yml` for PyTorch, `environments/mxnet-gpu.yml`,",
-            "`environments/tensorflow-gpu.yml` in the book's repository), install the",
+            f"({gpu_environments}, in the book's repository), install the",
             "book's helpers into it with `pip install -e .` from the repository, and open",
             "the notebook in Jupyter with that environment's kernel. Start Jupyter with",
             *profile_lines,

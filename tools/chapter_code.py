@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The DCGAN chapter's network cells assign these (rngs: the JAX tab's keys).
+NETWORK_NAMES = frozenset({"n_G", "n_D", "net_G", "net_D", "rngs"})
 SPLIT_DIR = REPO_ROOT / "build" / "split"
 
 

@@ -28,7 +28,6 @@ Usage (Debian package ``fonts-noto-color-emoji`` installed)::
 
 import argparse
 import collections
-import hashlib
 import io
 import os
 import sys
@@ -38,10 +37,12 @@ import zipfile
 from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont
 
+# Run as a script, so the repository root (d2l_shim, standard library only) is added.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from d2l_shim import files
+
 DEFAULT_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
-DEFAULT_OUT = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    "d2l_shim", "datasets", "noto_emoji_64.zip")
+DEFAULT_OUT = os.path.join(os.path.dirname(files.__file__), "datasets", "noto_emoji_64.zip")
 
 # Noto Color Emoji ships a single bitmap strike at 109 ppem. Asking FreeType for
 # exactly that size returns the bitmaps unscaled, so no resampling happens
@@ -287,25 +288,14 @@ def with_parent_folders(member_paths):
 
 def write_reproducible_zip(members, out_path):
     """Write {archive path: bytes} to out_path so equal input gives equal bytes."""
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    partial_path = out_path + ".partial"
-    with zipfile.ZipFile(partial_path, "w") as archive:
-        for name in with_parent_folders(members):
-            if name.endswith("/"):
-                archive.writestr(zip_info(name, DIR_MODE), b"")
-            else:
-                archive.writestr(zip_info(name, FILE_MODE), members[name])
-    # Replace in one step so a reader never sees half an archive.
-    os.replace(partial_path, out_path)
-
-
-def sha1_of_file(path):
-    """Hex SHA-1 of a file, as d2l's DATA_HUB checks it."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    def write(stream):
+        with zipfile.ZipFile(stream, "w") as archive:
+            for name in with_parent_folders(members):
+                if name.endswith("/"):
+                    archive.writestr(zip_info(name, DIR_MODE), b"")
+                else:
+                    archive.writestr(zip_info(name, FILE_MODE), members[name])
+    files.write_atomically(out_path, write)
 
 
 def folder_counts(member_paths):
@@ -332,7 +322,7 @@ def main(argv=None):
     print(f"images:   {len(members)} ({args.size}x{args.size} RGB PNG)")
     print(f"archive:  {args.out}")
     print(f"size:     {os.path.getsize(args.out)} bytes")
-    print(f"sha1:     {sha1_of_file(args.out)}")
+    print(f"sha1:     {files.sha1_of_file(args.out)}")
     print(f"time:     {elapsed:.1f} s")
 
 

@@ -306,7 +306,7 @@ def _argument_parser():
     parser.add_argument("--reference", type=Path,
                         help="folder of stored outputs to inject, e.g. tests/reference")
     parser.add_argument(
-        "--frameworks", type=_framework_list, default=FRAMEWORKS, help="comma list, default: all three"
+        "--frameworks", type=_framework_list, default=FRAMEWORKS, help="comma list, default: all"
     )
     return parser
 

@@ -16,19 +16,18 @@ float32 0.2f.
 from mxnet import autograd, gluon, np
 from mxnet.gluon import nn
 
-from tools.chapter_code import chapter_namespace
+from tools.chapter_code import NETWORK_NAMES, chapter_namespace
 from tools.parity import weights
 from tools.parity.weights import IMAGE_CHANNELS, LATENT_DIM
 
 FRAMEWORK = "mxnet"
-CHAPTER_NAMES = {"n_G", "n_D", "net_G", "net_D"}
 
 
 def load_chapter(dtype="float32"):
     """(net_G, net_D, d2l): the chapter's own networks, initialized, with their
     shapes inferred (Gluon defers both until the first forward pass) and cast
     to ``dtype``, and the shim the chapter imports."""
-    chapter = chapter_namespace(FRAMEWORK, "dcgan", CHAPTER_NAMES)
+    chapter = chapter_namespace(FRAMEWORK, "dcgan", NETWORK_NAMES)
     net_G, net_D = chapter["net_G"], chapter["net_D"]
     for net, shape in ((net_G, (1, LATENT_DIM, 1, 1)), (net_D, (1, IMAGE_CHANNELS, 64, 64))):
         net.initialize()

@@ -14,11 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from tools.chapter_code import chapter_namespace
+from tools.chapter_code import NETWORK_NAMES, chapter_namespace
 from tools.parity import weights
 
 FRAMEWORK = "pytorch"
-CHAPTER_NAMES = {"n_G", "n_D", "net_G", "net_D"}
 BN_ATTRIBUTES = {"gamma": "weight", "beta": "bias",
                  "running_mean": "running_mean", "running_var": "running_var"}
 
@@ -26,7 +25,7 @@ BN_ATTRIBUTES = {"gamma": "weight", "beta": "bias",
 def load_chapter(dtype="float32"):
     """(net_G, net_D, d2l): the chapter's own networks, in ``dtype``, and the
     shim the chapter imports."""
-    chapter = chapter_namespace(FRAMEWORK, "dcgan", CHAPTER_NAMES)
+    chapter = chapter_namespace(FRAMEWORK, "dcgan", NETWORK_NAMES)
     net_G, net_D = chapter["net_G"], chapter["net_D"]
     for net in (net_G, net_D):
         net.to(getattr(torch, dtype))

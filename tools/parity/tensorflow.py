@@ -20,19 +20,20 @@ an even input, TensorFlow pads (k - s) = 2 in total, split 1 before and 1 after
 import numpy as np
 import tensorflow as tf
 
-from tools.chapter_code import chapter_namespace
+from tools.chapter_code import NETWORK_NAMES, chapter_namespace
 from tools.parity import weights
-from tools.parity.weights import IMAGE_CHANNELS, LATENT_DIM
+from tools.parity.weights import (
+    IMAGE_CHANNELS,
+    LATENT_DIM,
+    TO_CHANNELS_FIRST,
+    TO_CHANNELS_LAST,
+    from_channels_last,
+    to_channels_last,
+)
 
 FRAMEWORK = "tensorflow"
-CHAPTER_NAMES = {"n_G", "n_D", "net_G", "net_D"}
 BN_ATTRIBUTES = {"gamma": "gamma", "beta": "beta",
                  "running_mean": "moving_mean", "running_var": "moving_variance"}
-#: File kernel axes -> Keras kernel axes, for Conv2D and Conv2DTranspose alike.
-TO_KERAS_KERNEL = (2, 3, 1, 0)
-FROM_KERAS_KERNEL = (3, 2, 0, 1)  # the inverse permutation
-TO_CHANNELS_LAST = (0, 2, 3, 1)
-TO_CHANNELS_FIRST = (0, 3, 1, 2)
 
 
 def load_chapter(dtype="float32"):
@@ -43,7 +44,7 @@ def load_chapter(dtype="float32"):
     before the chapter's cells run."""
     tf.keras.config.set_dtype_policy(dtype)
     tf.keras.backend.set_floatx(dtype)
-    chapter = chapter_namespace(FRAMEWORK, "dcgan", CHAPTER_NAMES)
+    chapter = chapter_namespace(FRAMEWORK, "dcgan", NETWORK_NAMES)
     net_G, net_D = chapter["net_G"], chapter["net_D"]
     net_G(tf.zeros((1, 1, 1, LATENT_DIM), dtype), training=False)
     net_D(tf.zeros((1, 64, 64, IMAGE_CHANNELS), dtype), training=False)
@@ -70,20 +71,10 @@ def neutral_variables(net_G, net_D):
         what="variables")
 
 
-def to_keras(key, array):
-    """A file array in Keras' layout: kernels permuted, vectors unchanged."""
-    return array.transpose(TO_KERAS_KERNEL) if key.endswith("conv.weight") else array
-
-
-def from_keras(key, array):
-    """A Keras array in the file's layout (inverse of ``to_keras``)."""
-    return array.transpose(FROM_KERAS_KERNEL) if key.endswith("conv.weight") else array
-
-
 def import_weights(net_G, net_D, weights):
     """Assign every variable from the file (shapes must match exactly)."""
     for key, variable in neutral_variables(net_G, net_D).items():
-        value = to_keras(key, weights[key])
+        value = to_channels_last(key, weights[key])
         if tuple(variable.shape) != value.shape:
             raise ValueError(f"{key}: file {weights[key].shape} -> {value.shape}, "
                              f"net {tuple(variable.shape)}")
@@ -92,7 +83,7 @@ def import_weights(net_G, net_D, weights):
 
 def export_weights(net_G, net_D):
     """The networks' variables as {file key: array in the networks' dtype}."""
-    return {key: np.ascontiguousarray(from_keras(key, variable.numpy()))
+    return {key: np.ascontiguousarray(from_channels_last(key, variable.numpy()))
             for key, variable in neutral_variables(net_G, net_D).items()}
 
 

@@ -218,3 +218,22 @@ def weight_layers(layers, conv_types):
         elif isinstance(layer, conv_types):
             found.append((layer, None))
     return found
+
+
+# Keras and Flax (channels last) store Conv kernels as (kh, kw, in, out) and
+# transposed ones as (kh, kw, out, in): one permutation of the file's axes
+# serves both, and nothing is flipped.
+TO_CHANNELS_LAST_KERNEL = (2, 3, 1, 0)
+FROM_CHANNELS_LAST_KERNEL = (3, 2, 0, 1)  # the inverse permutation
+TO_CHANNELS_LAST = (0, 2, 3, 1)   # images NCHW -> NHWC
+TO_CHANNELS_FIRST = (0, 3, 1, 2)  # and back
+
+
+def to_channels_last(key, array):
+    """A file array in the channels-last layout: kernels permuted, vectors unchanged."""
+    return array.transpose(TO_CHANNELS_LAST_KERNEL) if key.endswith("conv.weight") else array
+
+
+def from_channels_last(key, array):
+    """A channels-last array in the file's layout (inverse of ``to_channels_last``)."""
+    return array.transpose(FROM_CHANNELS_LAST_KERNEL) if key.endswith("conv.weight") else array

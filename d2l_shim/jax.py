@@ -1,0 +1,335 @@
+"""JAX side of the shim (Flax NNX, optax): the per-framework names of ``d2l_shim.api``.
+
+Images are NHWC, as XLA's convolutions prefer: real batches X are
+(N, 64, 64, 3), latents Z are (N, 1, 1, latent_dim) and the discriminator
+returns logits (N, 1, 1, 1). Networks are ``nnx.Module`` objects, trainers
+``nnx.Optimizer`` objects over their ``nnx.Param`` variables, and a loss is a
+function ``loss(logits, labels)`` returning the batch's sum. Each update runs
+as one ``nnx.jit``-compiled program, traced once per batch shape and loss.
+"""
+import contextlib
+import functools
+import os
+import random
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from . import checkpoints, fashion_mnist, plotting, swd, training
+from ._exports import *  # noqa: F403  (the framework-free names)
+from .api import FRAMEWORK_ONLY, PUBLIC_NAMES
+
+__all__ = [*PUBLIC_NAMES, *FRAMEWORK_ONLY["jax"]]
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def num_gpus():
+    """The number of GPUs visible to JAX."""
+    return len(_gpus())
+
+
+def _gpus():
+    return [device for device in jax.devices() if device.platform == "gpu"]
+
+
+def try_gpu(i=0):
+    """GPU ``i`` if it exists, else the first CPU device."""
+    gpus = _gpus()
+    return gpus[i] if len(gpus) > i else jax.devices("cpu")[0]
+
+
+def numpy(x):
+    """A NumPy copy of an array (any device); NumPy arrays pass through."""
+    return np.asarray(jax.device_get(x))
+
+
+def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
+    """Plot a grid of images (N, H, W, C) given as a JAX or NumPy array."""
+    return plotting.show_images(numpy(imgs), num_rows, num_cols, titles, scale)
+
+
+def count_parameters(net):
+    """The number of trainable scalars (``nnx.Param``) in ``net``."""
+    return sum(leaf.size for leaf in jax.tree.leaves(nnx.state(net, nnx.Param)))
+
+
+def set_seed(seed, epoch=None):
+    """Seed Python and NumPy (with an ``epoch``, from ``(seed, epoch)``).
+
+    JAX itself has no global generator: its draws come from explicit keys, so
+    a chapter derives its keys from the same (seed, epoch) pair.
+    """
+    if epoch is not None:
+        seed = checkpoints.epoch_seed(seed, epoch)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+class ConvTranspose(nnx.ConvTranspose):
+    """``nnx.ConvTranspose`` with ``transpose_kernel=True`` and explicit padding,
+    whose kernel gradient is computed as a strided convolution's.
+
+    The layer is the gradient of ``nnx.Conv`` (stride s, padding p per side)
+    with respect to its input, as in PyTorch and Keras. The gradient XLA
+    derives for its kernel on a CPU is a convolution of a dilated input, which
+    XLA's CPU backend runs as a slow loop; the same numbers come from the
+    kernel gradient of the strided convolution, which it runs fast.
+    """
+
+    def __init__(self, in_features, out_features, kernel_size, strides=1, *,
+                 padding=0, use_bias=False, rngs):
+        if use_bias:
+            raise ValueError("ConvTranspose here has no bias (batch norm follows it)")
+        k = kernel_size
+        super().__init__(in_features, out_features, (k, k), (strides, strides),
+                         padding=[(k - 1 - padding, k - 1 - padding)] * 2,
+                         use_bias=False, transpose_kernel=True, rngs=rngs)
+        self.conv_padding = padding
+
+    def __call__(self, X):
+        return _conv_transpose(X, self.kernel[...], self.strides[0], self.conv_padding)
+
+
+def _conv(X, W, stride, padding):
+    """The strided convolution whose input gradient ``ConvTranspose`` is."""
+    return jax.lax.conv_general_dilated(X, W, (stride, stride), [(padding, padding)] * 2,
+                                        dimension_numbers=_NHWC)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_transpose(X, W, stride, padding):
+    k = W.shape[0]
+    return jax.lax.conv_transpose(X, W, (stride, stride), [(k - 1 - padding,) * 2] * 2,
+                                  dimension_numbers=_NHWC, transpose_kernel=True)
+
+
+def _conv_transpose_forward(X, W, stride, padding):
+    return _conv_transpose(X, W, stride, padding), (X, W)
+
+
+def _conv_transpose_backward(stride, padding, saved, dY):
+    X, W = saved
+    # Y = conv^T(X): dX = conv(dY), and dW is conv's kernel gradient at input dY, cotangent X.
+    _, kernel_pullback = jax.vjp(lambda W: _conv(dY, W, stride, padding), W)
+    return _conv(dY, W, stride, padding), kernel_pullback(X)[0]
+
+
+_conv_transpose.defvjp(_conv_transpose_forward, _conv_transpose_backward)
+
+
+def save_checkpoint(path, net_D, net_G, trainer_D, trainer_G, history, seed):
+    """Save both networks (parameters and BN statistics), both optimizers
+    (Adam's moments and step counts), the history and the seed to ``path``,
+    one ``.npz`` file replaced atomically; ``load_checkpoint`` restores it."""
+    arrays = checkpoints.metadata("jax", history, seed)
+    for name, obj in _checkpointed(net_D, net_G, trainer_D, trainer_G).items():
+        state = {key: numpy(leaf) for key, leaf in _named_leaves(obj).items()}
+        arrays.update(checkpoints.with_prefix(name, state))
+    checkpoints.write_arrays_atomically(path, arrays)
+
+
+def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
+    """Restore what ``save_checkpoint`` wrote to ``path``; return the history.
+
+    Returns ``[]`` if ``path`` does not exist yet (a fresh run). Everything
+    comes back bitwise, on the devices the networks are on now. ``data_iter``
+    is not needed: the chapter's batches are shuffled by NumPy, which
+    ``set_seed(seed, epoch)`` reseeds. Raises ``checkpoints.CheckpointError``,
+    before changing anything, for a corrupt file or one written by another
+    framework, for another model or with another seed.
+    """
+    if not os.path.exists(path):
+        return []
+    arrays = checkpoints.read_arrays(path)
+    history = checkpoints.check_metadata(arrays, path, "jax", seed)
+    objects = _checkpointed(net_D, net_G, trainer_D, trainer_G)
+    for name, obj in objects.items():
+        expected = {key: leaf.shape for key, leaf in _named_leaves(obj).items()}
+        checkpoints.check_shapes(expected, checkpoints.under_prefix(name, arrays), path, name)
+    for name, obj in objects.items():
+        found = checkpoints.under_prefix(name, arrays)
+        state = nnx.state(obj)
+        paths, treedef = jax.tree_util.tree_flatten_with_path(state)
+        leaves = [jax.device_put(found[jax.tree_util.keystr(key)].astype(leaf.dtype),
+                                 leaf.sharding) for key, leaf in paths]
+        nnx.update(obj, jax.tree_util.tree_unflatten(treedef, leaves))
+    return history
+
+
+def _checkpointed(net_D, net_G, trainer_D, trainer_G):
+    return {"net_D": net_D, "net_G": net_G, "trainer_D": trainer_D, "trainer_G": trainer_G}
+
+
+def _named_leaves(obj):
+    """A module's or optimizer's state as arrays named by their tree paths."""
+    paths, _ = jax.tree_util.tree_flatten_with_path(nnx.state(obj))
+    return {jax.tree_util.keystr(key): leaf for key, leaf in paths}
+
+
+@contextlib.contextmanager
+def _statistics_kept(net):
+    """Run ``net`` in training mode without moving its BN running statistics."""
+    saved = jax.tree.map(lambda value: value, nnx.state(net, nnx.BatchStat))
+    try:
+        yield
+    finally:
+        nnx.update(net, saved)
+
+
+def _step_D(X, fake_X, net_D, loss, trainer_D):
+    """D's step on a real batch and on fakes that carry no gradient."""
+    def objective(net_D):
+        real_Y, fake_Y = net_D(X), net_D(fake_X)
+        return (loss(real_Y, jnp.ones_like(real_Y))
+                + loss(fake_Y, jnp.zeros_like(fake_Y))) / 2
+    loss_D, grads = nnx.value_and_grad(objective)(net_D)
+    trainer_D.update(net_D, grads)
+    return loss_D
+
+
+def _generated(Z, net_G):
+    """G(Z), the pullback to G's parameters, G's statistics after the pass."""
+    graph, params, rest = nnx.split(net_G, nnx.Param, ...)
+
+    def generate(params, rest):
+        net = nnx.merge(graph, params, rest)
+        return net(Z), nnx.state(net, nnx.BatchStat)
+    return jax.vjp(generate, params, rest, has_aux=True)
+
+
+def _step_G(fake_X, pullback, statistics, net_D, net_G, loss, trainer_G):
+    """G's step on the fakes of ``_generated``; D's statistics stay put."""
+    def objective(fake_X, net_D):
+        with _statistics_kept(net_D):
+            fake_Y = net_D(fake_X)
+        return loss(fake_Y, jnp.ones_like(fake_Y))
+    loss_G, d_fake_X = nnx.value_and_grad(objective)(fake_X, net_D)
+    grads, _ = pullback(d_fake_X)  # through G to its parameters only
+    trainer_G.update(net_G, grads)
+    nnx.update(net_G, statistics)  # G's statistics move once: its own step
+    return loss_G
+
+
+@nnx.jit(static_argnums=4)
+def _update_D(X, Z, net_D, net_G, loss, trainer_D):
+    with _statistics_kept(net_G):
+        fake_X = jax.lax.stop_gradient(net_G(Z))
+    return _step_D(X, fake_X, net_D, loss, trainer_D)
+
+
+@nnx.jit(static_argnums=3)
+def _update_G(Z, net_D, net_G, loss, trainer_G):
+    return _step_G(*_generated(Z, net_G), net_D, net_G, loss, trainer_G)
+
+
+@nnx.jit(static_argnums=4)
+def _update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    fake_X, pullback, statistics = _generated(Z, net_G)
+    loss_D = _step_D(X, jax.lax.stop_gradient(fake_X), net_D, loss, trainer_D)
+    return loss_D, _step_G(fake_X, pullback, statistics, net_D, net_G, loss, trainer_G)
+
+
+def update_D(X, Z, net_D, net_G, loss, trainer_D):
+    """One step on the discriminator; returns its loss as a float.
+
+    D maximizes log D(x) + log(1 - D(G(z))): ``loss`` (binary cross-entropy
+    on logits, summed) with label 1 for the real batch X and 0 for the fakes
+    G(Z); the returned value is the mean of the two sums. The fakes carry no
+    gradient, and G's BN statistics stay as they were.
+    """
+    return float(_update_D(X, Z, net_D, net_G, loss, trainer_D))
+
+
+def update_G(Z, net_D, net_G, loss, trainer_G):
+    """One step on the generator; returns its loss as a float.
+
+    G maximizes log D(G(z)) (its fakes scored against label 1), which does
+    not saturate while D wins. Only G's parameter gradients are computed,
+    and D's BN statistics stay as they were.
+    """
+    return float(_update_G(Z, net_D, net_G, loss, trainer_G))
+
+
+def step_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    """``update_D_then_G`` without waiting for the result: (loss_D, loss_G) as arrays."""
+    return _update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G)
+
+
+def update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G):
+    """``update_D(X, Z, ...)`` then ``update_G(Z, ...)`` in one pass over G.
+
+    Returns (loss_D, loss_G) as floats, the same values and updates as the two
+    calls: G runs forward once, D's step reads the fakes without gradient, and
+    G's step pulls the gradient through the updated D back into that pass.
+    """
+    loss_D, loss_G = step_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G)
+    return float(loss_D), float(loss_G)
+
+
+class _Batches:
+    """Arrays in batches of tuples, reshuffled by NumPy on every pass if ``shuffle``."""
+
+    def __init__(self, arrays, batch_size, shuffle, transforms):
+        self.arrays, self.batch_size, self.shuffle = arrays, batch_size, shuffle
+        self.transforms = transforms
+
+    def __iter__(self):
+        count = len(self.arrays[0])
+        order = np.random.permutation(count) if self.shuffle else np.arange(count)
+        for start in range(0, count, self.batch_size):
+            part = order[start:start + self.batch_size]
+            yield tuple(transform(array[part])
+                        for transform, array in zip(self.transforms, self.arrays))
+
+    def __len__(self):
+        return -(-len(self.arrays[0]) // self.batch_size)
+
+
+def load_array(data_arrays, batch_size, is_train=True):
+    """Batches of tuples from ``data_arrays`` (arrays of equal length), shuffled
+    by NumPy, which ``set_seed`` seeds, on every pass when ``is_train``."""
+    arrays = tuple(np.asarray(array) for array in data_arrays)
+    return _Batches(arrays, batch_size, is_train, (jnp.asarray,) * len(arrays))
+
+
+def _uint8_batch_to_float(X):
+    return jnp.asarray(X, dtype=jnp.float32)[..., None] / 255
+
+
+def load_data_fashion_mnist(batch_size, resize=None):
+    """Fashion-MNIST as (train_iter, test_iter) of (X, y) batches.
+
+    X is float32 in [0, 1] of shape (N, 28, 28, 1), or (N, resize, resize, 1);
+    y holds int32 labels 0-9. The training set is reshuffled (by NumPy) on
+    every pass. The archives come through the data hub.
+    """
+    def batches(split, shuffle):
+        images, labels = fashion_mnist.load_fashion_mnist_arrays(split, resize)
+        return _Batches((images, labels.astype(np.int32)), batch_size, shuffle,
+                        (_uint8_batch_to_float, jnp.asarray))
+    return batches("train", True), batches("test", False)
+
+
+@nnx.jit
+def _generate_kept(net_G, Z):
+    with _statistics_kept(net_G):
+        return net_G(Z)
+
+
+def sample_images(net_G, num_images, latent_dim):
+    """``num_images`` generated images as uint8 (N, 64, 64, 3), for viewing or
+    for ``sliced_wasserstein_distance``. G runs in training mode, as during
+    training, with latents from NumPy's generator; its BN statistics stay."""
+    device = next(iter(jax.tree.leaves(nnx.state(net_G))[0].devices()))
+    Z = jax.device_put(np.random.standard_normal((num_images, 1, 1, latent_dim))
+                       .astype(np.float32), device)
+    return swd.images_from_tanh(numpy(_generate_kept(net_G, Z)), channels_first=False)
+
+
+class TrainingRun(training.TrainingRun):
+    __doc__ = training.TrainingRun.__doc__
+    _framework = sys.modules[__name__]
