@@ -122,6 +122,24 @@ def under_prefix(prefix, arrays):
             if name.startswith(start)}
 
 
+def read_checked(path, framework, seed, expected):
+    """Read the checkpoint at ``path`` and check it before anything is loaded.
+
+    ``expected`` maps each part ('net_D', 'trainer_G', ...) to its names and
+    shapes as ``check_shapes`` takes them, or to a function of the part's
+    stored arrays that returns them. Returns (history, parts): the history as
+    ``check_metadata`` gives it and, per part, its arrays without the prefix.
+    """
+    arrays = read_arrays(path)
+    history = check_metadata(arrays, path, framework, seed)
+    parts = {}
+    for name, shapes in expected.items():
+        parts[name] = under_prefix(name, arrays)
+        shapes = shapes(parts[name]) if callable(shapes) else shapes
+        check_shapes(shapes, parts[name], path, name)
+    return history, parts
+
+
 def check_shapes(expected, found, path, what):
     """Check that ``found`` (name -> array) has exactly the names and shapes of
     ``expected`` (name -> shape tuple, or None for any shape); ``what`` names

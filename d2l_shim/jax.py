@@ -144,14 +144,12 @@ def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
     """
     if not os.path.exists(path):
         return []
-    arrays = checkpoints.read_arrays(path)
-    history = checkpoints.check_metadata(arrays, path, "jax", seed)
     objects = _checkpointed(net_D, net_G, trainer_D, trainer_G)
+    expected = {name: {key: leaf.shape for key, leaf in _named_leaves(obj).items()}
+                for name, obj in objects.items()}
+    history, parts = checkpoints.read_checked(path, "jax", seed, expected)
     for name, obj in objects.items():
-        expected = {key: leaf.shape for key, leaf in _named_leaves(obj).items()}
-        checkpoints.check_shapes(expected, checkpoints.under_prefix(name, arrays), path, name)
-    for name, obj in objects.items():
-        found = checkpoints.under_prefix(name, arrays)
+        found = parts[name]
         state = nnx.state(obj)
         paths, treedef = jax.tree_util.tree_flatten_with_path(state)
         leaves = [jax.device_put(found[jax.tree_util.keystr(key)].astype(leaf.dtype),

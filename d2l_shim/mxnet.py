@@ -107,25 +107,23 @@ def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
     """
     if not os.path.exists(path):
         return []
-    arrays = checkpoints.read_arrays(path)
-    history = checkpoints.check_metadata(arrays, path, "mxnet", seed)
     nets = {"net_D": _parameters(net_D, "net_D"), "net_G": _parameters(net_G, "net_G")}
-    for name, params in nets.items():
-        expected = {key: param.shape for key, param in params.items()}
-        checkpoints.check_shapes(expected, checkpoints.under_prefix(name, arrays), path, name)
     trainers = {"trainer_D": (trainer_D, _trainer_order(trainer_D, nets["net_D"])),
                 "trainer_G": (trainer_G, _trainer_order(trainer_G, nets["net_G"]))}
+    expected = {name: {key: param.shape for key, param in params.items()}
+                for name, params in nets.items()}
+    expected.update({name: {"states": None, "order": (len(order),)}
+                     for name, (_, order) in trainers.items()})
+    history, parts = checkpoints.read_checked(path, "mxnet", seed, expected)
     for name, (_, order) in trainers.items():
-        found = checkpoints.under_prefix(name, arrays)
-        checkpoints.check_shapes({"states": None, "order": (len(order),)}, found, path, name)
-        if sorted(found["order"]) != sorted(order):
-            checkpoints.check_shapes(dict.fromkeys(order), dict.fromkeys(found["order"]),
+        if sorted(parts[name]["order"]) != sorted(order):
+            checkpoints.check_shapes(dict.fromkeys(order), dict.fromkeys(parts[name]["order"]),
                                      path, f"{name}'s parameter list")
     for name, (trainer, order) in trainers.items():
-        _restore_trainer(trainer, arrays[f"{name}/states"])
-        _renumber(trainer, list(arrays[f"{name}/order"]), order)
+        _restore_trainer(trainer, parts[name]["states"])
+        _renumber(trainer, list(parts[name]["order"]), order)
     for name, params in nets.items():
-        for key, value in checkpoints.under_prefix(name, arrays).items():
+        for key, value in parts[name].items():
             params[key].set_data(np.array(value, dtype=value.dtype))
     return history
 

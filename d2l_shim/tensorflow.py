@@ -96,14 +96,12 @@ def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
     """
     if not os.path.exists(path):
         return []
-    arrays = checkpoints.read_arrays(path)
-    history = checkpoints.check_metadata(arrays, path, "tensorflow", seed)
-    parts = _checkpointed(net_D, net_G, trainer_D, trainer_G)
-    for name, variables in parts.items():
-        expected = {key: tuple(v.shape) for key, v in variables.items()}
-        checkpoints.check_shapes(expected, checkpoints.under_prefix(name, arrays), path, name)
-    for name, variables in parts.items():
-        for key, value in checkpoints.under_prefix(name, arrays).items():
+    objects = _checkpointed(net_D, net_G, trainer_D, trainer_G)
+    expected = {name: {key: tuple(v.shape) for key, v in variables.items()}
+                for name, variables in objects.items()}
+    history, parts = checkpoints.read_checked(path, "tensorflow", seed, expected)
+    for name, variables in objects.items():
+        for key, value in parts[name].items():
             if variables[key].name != "learning_rate":  # keep the optimizer's own
                 variables[key].assign(value)
     for _ in history[1:]:  # replay the finished epochs' passes; row 0 is epoch 0

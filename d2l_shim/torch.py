@@ -4,6 +4,7 @@ Images are NCHW: real batches X are (N, 3, 64, 64), latents Z are
 (N, latent_dim, 1, 1) and the discriminator returns logits (N, 1, 1, 1).
 """
 import contextlib
+import functools
 import os
 import random
 import sys
@@ -95,21 +96,17 @@ def load_checkpoint(path, net_D, net_G, trainer_D, trainer_G, data_iter, seed):
     """
     if not os.path.exists(path):
         return []
-    arrays = checkpoints.read_arrays(path)
-    history = checkpoints.check_metadata(arrays, path, "pytorch", seed)
     nets = {"net_D": net_D, "net_G": net_G}
     trainers = {"trainer_D": trainer_D, "trainer_G": trainer_G}
+    expected = {name: {key: tuple(value.shape) for key, value in net.state_dict().items()}
+                for name, net in nets.items()}
+    expected.update({name: functools.partial(_optimizer_shapes, trainer)
+                     for name, trainer in trainers.items()})
+    history, parts = checkpoints.read_checked(path, "pytorch", seed, expected)
     for name, net in nets.items():
-        expected = {key: tuple(value.shape) for key, value in net.state_dict().items()}
-        checkpoints.check_shapes(expected, checkpoints.under_prefix(name, arrays), path, name)
+        net.load_state_dict({key: torch.from_numpy(value) for key, value in parts[name].items()})
     for name, trainer in trainers.items():
-        found = checkpoints.under_prefix(name, arrays)
-        checkpoints.check_shapes(_optimizer_shapes(trainer, found), found, path, name)
-    for name, net in nets.items():
-        net.load_state_dict({key: torch.from_numpy(value) for key, value
-                             in checkpoints.under_prefix(name, arrays).items()})
-    for name, trainer in trainers.items():
-        _load_optimizer_arrays(trainer, checkpoints.under_prefix(name, arrays))
+        _load_optimizer_arrays(trainer, parts[name])
     return history
 
 

@@ -56,48 +56,28 @@ ARCHIVES = {
     "train_labels": "train-labels-idx1-ubyte.gz",
 }
 
-#: Exercise 1, per framework: feed 16 real images through the first four
-#: discriminator blocks and note, for each, the smallest value after batch
-#: norm (before the activation) and the smallest value the block returns.
+#: Exercise 1, per framework: the first four discriminator blocks, 16 real
+#: images where the networks live, and the keyword that asks for inference.
 D_BLOCK_PROBES = {
-    "mxnet": """
-blocks = [net_D[i] for i in range(4)]
-h = X_all[:16].as_in_ctx(d2l.try_gpu())
-lows = []
-for block in blocks:
-    before = block.batch_norm(block.conv2d(h))
-    h = block(h)
-    lows.append([float(d2l.numpy(v).min()) for v in (before, h)])
-""",
-    "jax": """
-blocks = net_D.layers[:4]
-h = X_all[:16]
-lows = []
-for block in blocks:
-    before = block.batch_norm(block.conv2d(h))
-    h = block(h)
-    lows.append([float(d2l.numpy(v).min()) for v in (before, h)])
-""",
-    "pytorch": """
-blocks = list(net_D)[:4]
-h = X_all[:16].to(d2l.try_gpu(), memory_format=torch.channels_last)
-lows = []
-with torch.no_grad():
-    for block in blocks:
-        before = block.batch_norm(block.conv2d(h))
-        h = block(h)
-        lows.append([float(d2l.numpy(v).min()) for v in (before, h)])
-""",
-    "tensorflow": """
-blocks = net_D.layers[:4]
-h = X_all[:16]
-lows = []
-for block in blocks:
-    before = block.batch_norm(block.conv2d(h), training=False)
-    h = block(h, training=False)
-    lows.append([float(d2l.numpy(v).min()) for v in (before, h)])
-""",
+    "mxnet": ("[net_D[i] for i in range(4)]",
+              "X_all[:16].as_in_ctx(d2l.try_gpu())", ""),
+    "jax": ("net_D.layers[:4]", "X_all[:16]", ""),
+    "pytorch": ("list(net_D)[:4]",
+                "X_all[:16].to(d2l.try_gpu(), memory_format=torch.channels_last)", ""),
+    "tensorflow": ("net_D.layers[:4]", "X_all[:16]", ", training=False"),
 }
+
+#: For each block, the smallest value after batch norm (before the
+#: activation) and the smallest value the block returns.
+D_BLOCK_PROBE = """
+blocks = {blocks}
+h = {images}
+lows = []
+for block in blocks:
+    before = block.batch_norm(block.conv2d(h){inference})
+    h = block(h{inference})
+    lows.append([float(d2l.numpy(v).min()) for v in (before, h)])
+"""
 
 EXERCISE_1_REPORT = """
 report = {'alphas': [float(block.alpha) for block in blocks],
@@ -260,11 +240,13 @@ def test_exercise_1_plain_relu_in_the_discriminator(framework, tmp_path,
     if framework not in D_BLOCK_PROBES:
         pytest.fail(f"no probe of D's blocks for {framework}: add one to "
                     "D_BLOCK_PROBES", pytrace=False)
+    blocks, images, inference = D_BLOCK_PROBES[framework]
+    probe = D_BLOCK_PROBE.format(blocks=blocks, images=images, inference=inference)
     notebook = split_notebook(framework)
     flip(notebook, "D_block.alpha", "0")
     shorten(notebook, num_epochs=1, num_images=EMOJI_IMAGES)
     report = execute(notebook, framework, tmp_path, monkeypatch,
-                     D_BLOCK_PROBES[framework] + EXERCISE_1_REPORT)
+                     probe + EXERCISE_1_REPORT)
 
     for before, after in report["lows"]:
         assert before < 0, "batch norm's output has negative values"
