@@ -6,6 +6,8 @@ only by its own adapter.
 """
 import numpy as np
 
+from tools.chapter_code import train_setting
+
 
 class MXNetAdapter:
     """Gluon: call ``prepare`` (which initializes) before ``run``."""
@@ -36,7 +38,7 @@ class MXNetAdapter:
 
     def trainer(self, net, lr):
         return self.gluon.Trainer(net.collect_params(), "adam",
-                                  {"learning_rate": lr, "beta1": 0.5})
+                                  train_setting("mxnet", "adam", lr=lr))
 
     def weights(self, net):
         """Every parameter and BN statistic as NumPy, by name."""
@@ -77,7 +79,7 @@ class PyTorchAdapter:
         return self.torch.nn.BCEWithLogitsLoss(reduction="sum")
 
     def trainer(self, net, lr):
-        return self.torch.optim.Adam(net.parameters(), lr=lr, betas=(0.5, 0.999))
+        return self.torch.optim.Adam(net.parameters(), **train_setting("pytorch", "adam", lr=lr))
 
     def weights(self, net):
         return {name: t.detach().numpy().copy() for name, t in net.state_dict().items()}
@@ -111,7 +113,7 @@ class TensorFlowAdapter:
         return self.tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction="sum")
 
     def trainer(self, net, lr):
-        return self.tf.keras.optimizers.Adam(learning_rate=lr, beta_1=0.5)
+        return self.tf.keras.optimizers.Adam(**train_setting("tensorflow", "adam", lr=lr))
 
     def weights(self, net):
         return {v.path: v.numpy().copy() for v in net.variables}
@@ -155,7 +157,7 @@ class JAXAdapter:
         return lambda logits, labels: optax.sigmoid_binary_cross_entropy(logits, labels).sum()
 
     def trainer(self, net, lr):
-        return self.nnx.Optimizer(net, self.optax.adam(lr, b1=0.5, b2=0.999), wrt=self.nnx.Param)
+        return self.nnx.Optimizer(net, train_setting("jax", "adam", lr=lr), wrt=self.nnx.Param)
 
     def weights(self, net):
         return {self.jax.tree_util.keystr(path): np.asarray(value).copy() for path, value
@@ -192,28 +194,9 @@ def framework_draws(framework):
 
 
 def chapter_data_iter(framework, images, batch_size):
-    """The chapter's data pipeline for uint8 images (N, 64, 64, 3), scaled to [-1, 1]."""
-    if framework == "pytorch":
-        import torch
-        X_all = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-        return torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(X_all), batch_size=batch_size, shuffle=True)
-    if framework == "mxnet":
-        from mxnet import gluon
-        from mxnet import np as mnp
-        X_all = mnp.array(images, dtype="float32").transpose(0, 3, 1, 2) / 127.5 - 1
-        return gluon.data.DataLoader(
-            gluon.data.ArrayDataset(X_all), batch_size=batch_size, shuffle=True)
-    if framework == "jax":
-        import jax.numpy as jnp
-
-        import d2l_shim
-        X_all = jnp.asarray(images, dtype=jnp.float32) / 127.5 - 1
-        return d2l_shim.load("jax").load_array((X_all,), batch_size)
-    import tensorflow as tf
-    X_all = tf.cast(images, tf.float32) / 127.5 - 1
-    return (tf.data.Dataset.from_tensor_slices(X_all)
-            .shuffle(len(images)).batch(batch_size).prefetch(tf.data.AUTOTUNE))
+    """The DCGAN chapter's own data-pipeline cell, run on uint8 images (N, 64, 64, 3)."""
+    from tools.chapter_code import data_iter
+    return data_iter(framework, images, batch_size)
 
 
 def chapter_networks(framework, seed):

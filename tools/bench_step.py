@@ -28,7 +28,7 @@ import sys
 import time
 
 import d2l_shim
-from tools.chapter_code import NETWORK_NAMES, chapter_namespace
+from tools.chapter_code import NETWORK_NAMES, chapter_namespace, data_iter, train_setting
 
 LATENT_DIM = 100
 
@@ -70,7 +70,7 @@ class PyTorchBench:
         return nets
 
     def trainers(self, net_D, net_G, lr=0.005):
-        adam = {"lr": lr, "betas": (0.5, 0.999)}
+        adam = train_setting("pytorch", "adam", lr=lr)
         return (self.torch.optim.Adam(net_D.parameters(), **adam),
                 self.torch.optim.Adam(net_G.parameters(), **adam))
 
@@ -115,12 +115,6 @@ class PyTorchBench:
         return shim_step(self.d2l, *self.batch(batch_size, channels_last=True), compiled_D,
                          compiled_G, self.nn.BCEWithLogitsLoss(reduction="sum"), *trainers)
 
-    def pipeline(self, images, batch_size):
-        torch = self.torch
-        X_all = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-        data_iter = torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(X_all), batch_size=batch_size, shuffle=True)
-        return lambda: sum(X.shape[0] for (X,) in data_iter)
 
 
 class MXNetBench:
@@ -142,7 +136,7 @@ class MXNetBench:
         return nets
 
     def trainers(self, net_D, net_G, lr=0.005):
-        adam = {"learning_rate": lr, "beta1": 0.5}
+        adam = train_setting("mxnet", "adam", lr=lr)
         return (self.gluon.Trainer(net_D.collect_params(), "adam", adam),
                 self.gluon.Trainer(net_G.collect_params(), "adam", adam))
 
@@ -176,12 +170,6 @@ class MXNetBench:
         return shim_step(self.d2l, *self.batch(batch_size), net_D, net_G,
                          self.gluon.loss.SigmoidBCELoss(), *self.trainers(net_D, net_G))
 
-    def pipeline(self, images, batch_size):
-        gluon, np = self.gluon, self.np
-        X_all = np.array(images, dtype="float32").transpose(0, 3, 1, 2) / 127.5 - 1
-        data_iter = gluon.data.DataLoader(
-            gluon.data.ArrayDataset(X_all), batch_size=batch_size, shuffle=True)
-        return lambda: sum(X.shape[0] for X in data_iter)
 
 
 class TensorFlowBench:
@@ -200,7 +188,7 @@ class TensorFlowBench:
         return net_D, net_G
 
     def trainers(self, lr=0.005):
-        adam = {"learning_rate": lr, "beta_1": 0.5, "beta_2": 0.999, "epsilon": 1e-8}
+        adam = train_setting("tensorflow", "adam", lr=lr)
         return self.tf.keras.optimizers.Adam(**adam), self.tf.keras.optimizers.Adam(**adam)
 
     def batch(self, batch_size):
@@ -248,12 +236,6 @@ class TensorFlowBench:
             lambda X, Z: self.d2l.step_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G))
         return lambda: tuple(float(value) for value in xla(X, Z))
 
-    def pipeline(self, images, batch_size):
-        tf = self.tf
-        X_all = tf.cast(images, tf.float32) / 127.5 - 1
-        data_iter = (tf.data.Dataset.from_tensor_slices(X_all)
-                     .shuffle(len(images)).batch(batch_size).prefetch(tf.data.AUTOTUNE))
-        return lambda: sum(int(X.shape[0]) for X in data_iter)
 
 
 class JAXBench:
@@ -271,7 +253,7 @@ class JAXBench:
         return ns["net_D"], ns["net_G"]
 
     def trainers(self, net_D, net_G, lr=0.005):
-        adam = self.optax.adam(lr, b1=0.5, b2=0.999, eps=1e-8)
+        adam = train_setting("jax", "adam", lr=lr)
         return tuple(self.nnx.Optimizer(net, adam, wrt=self.nnx.Param) for net in (net_D, net_G))
 
     def batch(self, batch_size):
@@ -299,11 +281,15 @@ class JAXBench:
         return shim_step(self.d2l, *self.batch(batch_size), net_D, net_G, self.loss(),
                          *self.trainers(net_D, net_G))
 
-    def pipeline(self, images, batch_size):
-        jnp = self.jax.numpy
-        X_all = jnp.asarray(images, dtype=jnp.float32) / 127.5 - 1
-        data_iter = self.d2l.load_array((X_all,), batch_size)
-        return lambda: sum(X.shape[0] for (X,) in data_iter)
+
+
+def pipeline_epoch(framework, images, batch_size):
+    """One epoch of the chapter's own data pipeline, as a function returning its image count."""
+    batches = data_iter(framework, images, batch_size)
+
+    def first(batch):  # PyTorch and JAX yield (X,), MXNet and TensorFlow X
+        return batch[0] if isinstance(batch, list | tuple) else batch
+    return lambda: sum(int(first(batch).shape[0]) for batch in batches)
 
 
 def bench_class(framework):
@@ -311,7 +297,7 @@ def bench_class(framework):
     return globals()[f"{d2l_shim.framework(framework).label}Bench"]
 
 
-def pipeline_result(bench, framework, batch_size, repeats):
+def pipeline_result(framework, batch_size, repeats):
     """Images/s of the data pipeline: PNG archive -> decoded array (first run,
     then cached) and cached array -> batches, per epoch."""
     from d2l_shim import hub
@@ -326,7 +312,7 @@ def pipeline_result(bench, framework, batch_size, repeats):
     start = time.perf_counter()
     image_io.read_image_folder(folder, size=64)
     cached_rate = len(images) / (time.perf_counter() - start)
-    epoch = bench.pipeline(images, batch_size)
+    epoch = pipeline_epoch(framework, images, batch_size)
     rate, rates = median_rate(epoch, 1, warmup=1, repeats=repeats, steps_per_repeat=1)
     return {"framework": framework, "kind": "pipeline", "batch_size": batch_size,
             "images": len(images), "decode_png_images_per_s": decode_rate,
@@ -355,7 +341,7 @@ def main(argv=None):
                               "batch_size": batch_size, "examples_per_s": rate, "runs": rates}),
                   flush=True)
     if not args.no_pipeline:
-        print(json.dumps(pipeline_result(bench, args.framework, 64, args.repeats)), flush=True)
+        print(json.dumps(pipeline_result(args.framework, 64, args.repeats)), flush=True)
     return 0
 
 

@@ -59,3 +59,47 @@ def chapter_namespace(framework, chapter, names):
         if is_definition(source, names):
             exec(compile(source, f"<{chapter}:{framework}>", "exec"), namespace)
     return namespace
+
+
+def assigned_names(source):
+    """The plain names the top-level statements of ``source`` assign."""
+    return {target.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
+def run_cell(framework, chapter, assigns, **variables):
+    """Run the one code cell of the chapter that assigns every name in
+    ``assigns``, after the chapter's imports, classes and functions, with
+    ``variables`` set as the cells before it would; return the namespace."""
+    found = [source for source in code_cells(framework, chapter)
+             if set(assigns) <= assigned_names(source)]
+    if len(found) != 1:
+        raise LookupError(f"expected one cell of {chapter} ({framework}) assigning "
+                          f"{', '.join(sorted(assigns))}, found {len(found)}")
+    namespace = chapter_namespace(framework, chapter, frozenset())
+    namespace.update(variables)
+    exec(compile(found[0], f"<{chapter}:{framework}>", "exec"), namespace)
+    return namespace
+
+
+def train_setting(framework, name, **variables):
+    """The value the DCGAN chapter's ``train`` gives ``name`` (e.g. 'adam',
+    its optimizer settings), computed from ``variables`` such as ``lr``."""
+    namespace = chapter_namespace(framework, "dcgan", frozenset())
+    trains = [node for source in code_cells(framework, "dcgan")
+              for node in ast.parse(source).body
+              if isinstance(node, ast.FunctionDef) and node.name == "train"]
+    found = [node for node in trains[0].body if isinstance(node, ast.Assign)
+             and [getattr(target, "id", None) for target in node.targets] == [name]]
+    if len(trains) != 1 or len(found) != 1:
+        raise LookupError(f"expected one train() in dcgan ({framework}) assigning "
+                          f"{name} once, found {len(trains)} train() and {len(found)}")
+    namespace.update(variables)
+    return eval(compile(ast.Expression(found[0].value), f"<dcgan:{framework}>", "eval"),
+                namespace)
+
+
+def data_iter(framework, images, batch_size):
+    """The DCGAN chapter's own data-pipeline cell, run on uint8 images (N, 64, 64, 3)."""
+    return run_cell(framework, "dcgan", {"X_all", "data_iter"},
+                    images=images, batch_size=batch_size)["data_iter"]
