@@ -2,6 +2,7 @@
 import pytest
 
 from tools.bench import GFLOP_PER_EXAMPLE, format_table, step_rows
+from tools.bench_step import OPERATOR_KINDS, breakdown_result, operator_kind
 
 
 def step(framework, variant, batch_size, rate):
@@ -30,9 +31,32 @@ def test_the_table_prints_one_line_per_step_and_pipeline():
                       step("tensorflow", "chapter", 256, 27.0)], peak=100.0)
     pipeline = {"framework": "tensorflow", "decode_png_images_per_s": 3000.0,
                 "load_cached_images_per_s": 40000.0, "epoch_images_per_s": 120000.0}
-    table = format_table(rows, [pipeline], peak=100.0).splitlines()
+    table = format_table(rows, [pipeline], [], peak=100.0).splitlines()
     assert table[0].endswith("100.0 GFLOP/s")
     chapter = next(line for line in table if " chapter " in line)
     assert chapter.split()[:5] == ["tensorflow", "chapter", "256", "27.0", "2.70"]
     assert "73%" in chapter  # 2.7 GFLOP x 27 ex/s = 72.9 GFLOP/s of a 100 peak
     assert any(line.startswith("tensorflow") and "120000" in line for line in table)
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("aten::convolution_backward", "convolution"), ("aten::mkldnn_convolution", "convolution"),
+    ("aten::conv_transpose2d", "convolution"), ("aten::native_batch_norm_backward", "batch norm"),
+    ("aten::leaky_relu_backward", "activation"), ("aten::threshold_backward", "activation"),
+    ("aten::tanh", "activation"), ("aten::addcdiv_", "other"), ("aten::copy_", "other")])
+def test_operators_are_sorted_by_kind(name, kind):
+    assert operator_kind(name) == kind
+
+
+def test_the_breakdown_gives_shares_and_the_convolutions_rate():
+    class Bench:
+        def breakdown(self, batch_size, steps):
+            return {"convolution": 0.5, "batch norm": 0.25, "activation": 0.15, "other": 0.1}
+    result = breakdown_result(Bench(), "pytorch", 64, 3, gflop_per_step=150.0)
+    assert set(result["shares"]) == set(OPERATOR_KINDS)
+    assert result["seconds_per_step"] == pytest.approx(1.0)
+    assert result["shares"]["batch norm"] == pytest.approx(0.25)
+    assert result["convolution_gflops"] == pytest.approx(300.0)
+    table = format_table([], [], [result], peak=400.0)
+    assert "convolution 50%, batch norm 25%, activation 15%, other 10% of 1.00 s" in table
+    assert "300 GFLOP/s (75% of the matmul peak)" in table

@@ -56,6 +56,8 @@ def run_framework(framework, variant, batch_sizes, warmup, repeats, steps, pipel
                "--warmup", str(warmup), "--repeats", str(repeats), "--steps", str(steps)]
     if not pipeline:
         command.append("--no-pipeline")
+    if variant == "chapter":
+        command += ["--breakdown", str(GFLOP_PER_EXAMPLE["reuse"])]
     environment = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     if variant != "plain":
         # Set before the framework is imported, so each variant runs in its own process.
@@ -85,7 +87,7 @@ def step_rows(records, peak):
     return rows
 
 
-def format_table(rows, pipelines, peak):
+def format_table(rows, pipelines, breakdowns, peak):
     lines = [f"fp32 matmul peak (median of the runs before and after): {peak:.1f} GFLOP/s", "",
              f"{'framework':<11} {'variant':<8} {'batch':>5} {'ex/s':>7} {'x plain':>8} "
              f"{'GFLOP/s@2.7':>11} {'%peak':>6} {'GFLOP/s@2.3':>11} {'%peak':>6}"]
@@ -95,6 +97,12 @@ def format_table(rows, pipelines, peak):
             f"{r['examples_per_s']:>7.1f} {r['ratio_to_plain']:>8.2f} "
             f"{r['gflops_at_2.7']:>11.1f} {100 * r['fraction_of_peak_at_2.7']:>5.0f}% "
             f"{r['gflops_at_2.3']:>11.1f} {100 * r['fraction_of_peak_at_2.3']:>5.0f}%")
+    for b in breakdowns:
+        shares = ", ".join(f"{kind} {100 * share:.0f}%" for kind, share in b["shares"].items())
+        lines += ["", f"{b['framework']} chapter step at batch {b['batch_size']}, profiled: "
+                  f"{shares} of {b['seconds_per_step']:.2f} s;",
+                  f"its convolutions run at {b['convolution_gflops']:.0f} GFLOP/s "
+                  f"({100 * b['convolution_gflops'] / peak:.0f}% of the matmul peak)"]
     lines += ["", f"{'framework':<11} {'decode PNG':>11} {'load cache':>11} {'epoch':>10}  (images/s)"]
     for p in pipelines:
         lines.append(f"{p['framework']:<11} {p['decode_png_images_per_s']:>11.0f} "
@@ -147,13 +155,14 @@ def main(argv=None):
     peak = statistics.median(peaks)
     rows = step_rows(records, peak)
     pipelines = [r for r in records if r["kind"] == "pipeline"]
+    breakdowns = [r for r in records if r["kind"] == "breakdown"]
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"started": started, "cores": os.cpu_count(), "matmul_peak_gflops_runs": peaks,
               "matmul_peak_gflops": peak, "gflop_per_example": GFLOP_PER_EXAMPLE,
-              "steps": rows, "pipelines": pipelines}
+              "steps": rows, "pipelines": pipelines, "breakdowns": breakdowns}
     (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     draw_chart(rows, peak, args.out / "bench.png")
-    print(format_table(rows, pipelines, peak))
+    print(format_table(rows, pipelines, breakdowns, peak))
     print(f"\nwrote {args.out / 'results.json'} and {args.out / 'bench.png'}")
     return 0
 

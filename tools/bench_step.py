@@ -46,6 +46,29 @@ def median_rate(step, batch_size, warmup, repeats, steps_per_repeat):
     return statistics.median(rates), rates
 
 
+#: Kinds of operators in a step's profile, by a word of their names (first match).
+OPERATOR_KINDS = {"convolution": ("conv",), "batch norm": ("batch_norm",),
+                  "activation": ("relu", "threshold", "clamp", "tanh", "sigmoid"),
+                  "other": ("",)}
+
+
+def operator_kind(name):
+    """The kind of ``OPERATOR_KINDS`` an operator's name belongs to."""
+    return next(kind for kind, words in OPERATOR_KINDS.items()
+                if any(word in name for word in words))
+
+
+def breakdown_result(bench, framework, batch_size, steps, gflop_per_step):
+    """Seconds per step by kind of operator, and the convolutions' GFLOP/s
+    (``gflop_per_step``: nearly all of a step's arithmetic is convolution)."""
+    seconds = bench.breakdown(batch_size, steps)
+    total = sum(seconds.values())
+    return {"framework": framework, "kind": "breakdown", "batch_size": batch_size,
+            "seconds_per_step": total, "seconds": seconds,
+            "shares": {kind: value / total for kind, value in seconds.items()},
+            "convolution_gflops": gflop_per_step / seconds["convolution"]}
+
+
 def shim_step(d2l, X, Z, net_D, net_G, loss, trainer_D, trainer_G):
     """The chapter's training step: the shim's ``update_D_then_G``."""
     return lambda: d2l.update_D_then_G(X, Z, net_D, net_G, loss, trainer_D, trainer_G)
@@ -106,6 +129,20 @@ class PyTorchBench:
         return shim_step(self.d2l, *self.batch(batch_size, channels_last=True), net_D, net_G,
                          self.nn.BCEWithLogitsLoss(reduction="sum"),
                          *self.trainers(net_D, net_G))
+
+    def breakdown(self, batch_size, steps):
+        """Where the chapter step's time goes: torch.profiler's self CPU time
+        per kind of operator, summed over ``steps`` steps after a warm-up."""
+        from torch.profiler import ProfilerActivity, profile
+        step = self.chapter_step(batch_size)
+        step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                step()
+        seconds = dict.fromkeys(OPERATOR_KINDS, 0.0)
+        for event in prof.key_averages():
+            seconds[operator_kind(event.key)] += event.self_cpu_time_total / 1e6 / steps
+        return seconds
 
     def compiled_step(self, batch_size):
         net_D, net_G = self.networks(channels_last=True)
@@ -329,6 +366,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=2, help="steps per timed repeat")
     parser.add_argument("--no-pipeline", action="store_true", help="skip the data pipeline")
+    parser.add_argument("--breakdown", type=float, metavar="GFLOP_PER_EXAMPLE",
+                        help="profile the chapter step at the first batch size by kind of "
+                             "operator (frameworks whose bench has a profiler)")
     args = parser.parse_args(argv)
     bench = bench_class(args.framework)()
     for batch_size in args.batch_sizes:
@@ -340,6 +380,10 @@ def main(argv=None):
             print(json.dumps({"framework": args.framework, "kind": "step", "variant": variant,
                               "batch_size": batch_size, "examples_per_s": rate, "runs": rates}),
                   flush=True)
+    if args.breakdown and hasattr(bench, "breakdown"):
+        batch_size = args.batch_sizes[0]
+        print(json.dumps(breakdown_result(bench, args.framework, batch_size, args.steps + 1,
+                                          args.breakdown * batch_size)), flush=True)
     if not args.no_pipeline:
         print(json.dumps(pipeline_result(args.framework, 64, args.repeats)), flush=True)
     return 0
