@@ -40,6 +40,9 @@ class MXNetAdapter:
         return self.gluon.Trainer(net.collect_params(), "adam",
                                   train_setting("mxnet", "adam", lr=lr))
 
+    def own_draws(self):
+        return self.mnp.random.normal(size=(3,)).asnumpy()
+
     def weights(self, net):
         """Every parameter and BN statistic as NumPy, by name."""
         return {name: p.data().asnumpy().copy()
@@ -81,6 +84,9 @@ class PyTorchAdapter:
     def trainer(self, net, lr):
         return self.torch.optim.Adam(net.parameters(), **train_setting("pytorch", "adam", lr=lr))
 
+    def own_draws(self):
+        return self.torch.randn(3).numpy()
+
     def weights(self, net):
         return {name: t.detach().numpy().copy() for name, t in net.state_dict().items()}
 
@@ -114,6 +120,9 @@ class TensorFlowAdapter:
 
     def trainer(self, net, lr):
         return self.tf.keras.optimizers.Adam(**train_setting("tensorflow", "adam", lr=lr))
+
+    def own_draws(self):
+        return self.tf.random.normal((3,)).numpy()
 
     def weights(self, net):
         return {v.path: v.numpy().copy() for v in net.variables}
@@ -159,6 +168,9 @@ class JAXAdapter:
     def trainer(self, net, lr):
         return self.nnx.Optimizer(net, train_setting("jax", "adam", lr=lr), wrt=self.nnx.Param)
 
+    def own_draws(self):
+        return []  # JAX has no global generator: its draws take explicit keys
+
     def weights(self, net):
         return {self.jax.tree_util.keystr(path): np.asarray(value).copy() for path, value
                 in self.jax.tree_util.tree_flatten_with_path(self.nnx.state(net))[0]}
@@ -179,18 +191,7 @@ def framework_draws(framework):
     """A few random numbers from each generator a training run uses: Python's,
     NumPy's and the framework's own."""
     import random
-    if framework == "pytorch":
-        import torch
-        own = torch.randn(3).numpy()
-    elif framework == "mxnet":
-        from mxnet import np as mnp
-        own = mnp.random.normal(size=(3,)).asnumpy()
-    elif framework == "jax":
-        own = []  # JAX has no global generator: its draws take explicit keys
-    else:
-        import tensorflow as tf
-        own = tf.random.normal((3,)).numpy()
-    return [random.random(), *np.random.rand(2), *own]
+    return [random.random(), *np.random.rand(2), *adapter(framework).own_draws()]
 
 
 def chapter_data_iter(framework, images, batch_size):
