@@ -1,7 +1,7 @@
 """Trace the DCGAN chapter's SWD to held-out emoji after every epoch, per seed.
 
     envs/pytorch/bin/python -m tools.trace_learning pytorch --seeds 0 1 2 \\
-        --epochs 10 --batch-size 32 --lr 0.002 --out build/traces/pytorch.jsonl
+        --epochs 12 --batch-size 32 --lr 0.002 --out build/traces/pytorch.jsonl
 
 Runs the chapter's own networks, ``init_weights`` and ``train`` (from the split
 notebook, see ``tools.chapter_code``) on every embedded training emoji, and
@@ -57,7 +57,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("framework", choices=d2l_shim.FRAMEWORKS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.002)
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
