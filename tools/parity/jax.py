@@ -17,8 +17,8 @@ from tools.parity import weights
 from tools.parity.weights import (
     TO_CHANNELS_FIRST,
     TO_CHANNELS_LAST,
+    channels_last_values,
     from_channels_last,
-    to_channels_last,
 )
 
 FRAMEWORK = "jax"
@@ -61,11 +61,7 @@ def neutral_variables(net_G, net_D):
 
 def import_weights(net_G, net_D, weights):
     """Set every variable from the file (shapes must match exactly)."""
-    for key, variable in neutral_variables(net_G, net_D).items():
-        value = to_channels_last(key, weights[key])
-        if tuple(variable.shape) != value.shape:
-            raise ValueError(f"{key}: file {weights[key].shape} -> {value.shape}, "
-                             f"net {tuple(variable.shape)}")
+    for variable, value in channels_last_values(neutral_variables(net_G, net_D), weights):
         variable[...] = value.astype(variable.dtype)
 
 

@@ -237,3 +237,14 @@ def to_channels_last(key, array):
 def from_channels_last(key, array):
     """A channels-last array in the file's layout (inverse of ``to_channels_last``)."""
     return array.transpose(FROM_CHANNELS_LAST_KERNEL) if key.endswith("conv.weight") else array
+
+
+def channels_last_values(holders, file_weights):
+    """(holder, value) per file key: the file's array in the channels-last
+    layout, checked against the shape of the variable that will hold it."""
+    for key, holder in holders.items():
+        value = to_channels_last(key, file_weights[key])
+        if tuple(holder.shape) != value.shape:
+            raise ValueError(f"{key}: file {file_weights[key].shape} -> {value.shape}, "
+                             f"net {tuple(holder.shape)}")
+        yield holder, value
