@@ -43,6 +43,6 @@ PUBLIC_NAMES = tuple(sorted(
 
 #: Names one framework module adds to the shared ones, for that framework alone.
 FRAMEWORK_ONLY = {
-    # XLA's CPU backend runs the kernel gradient of lax.conv_transpose as a slow loop.
-    "jax": ("ConvTranspose",),
+    # nnx's convolutions, computed in the forms XLA's CPU backend runs fast.
+    "jax": ("Conv", "ConvTranspose"),
 }

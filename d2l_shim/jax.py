@@ -24,6 +24,25 @@ from .api import FRAMEWORK_ONLY, PUBLIC_NAMES
 
 __all__ = [*PUBLIC_NAMES, *FRAMEWORK_ONLY["jax"]]
 
+# The XLA flag and the jaxlib releases it was measured on (requirements/jax.txt).
+_CPU_KERNELS = ("--xla_cpu_experimental_ynn_fusion_type=reduce,individual_dot", ("0.10.",))
+
+
+def _choose_cpu_kernels(flag, releases):
+    """Have XLA's CPU backend leave convolutions to its Eigen kernels, faster
+    here than YNNPACK's, while YNNPACK keeps reductions and matrix products.
+
+    Takes effect if no computation has run yet (the backend reads XLA_FLAGS
+    once); an experimental flag, so only for the releases it was tried on
+    and only if the user set no choice of their own.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if jax.__version__.startswith(releases) and "ynn_fusion_type" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
+
+
+_choose_cpu_kernels(*_CPU_KERNELS)
+
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
@@ -69,15 +88,29 @@ def set_seed(seed, epoch=None):
     np.random.seed(seed)
 
 
+class Conv(nnx.Conv):
+    """``nnx.Conv`` (square kernel, equal padding on every side) computed by
+    ``_conv2d``, whose gradients XLA's CPU backend runs fast."""
+
+    def __init__(self, in_features, out_features, kernel_size, strides=1, *,
+                 padding=0, use_bias=False, rngs):
+        if use_bias:
+            raise ValueError("Conv here has no bias (batch norm follows it)")
+        k = kernel_size
+        super().__init__(in_features, out_features, (k, k), strides,
+                         padding=[(padding, padding)] * 2, use_bias=False, rngs=rngs)
+        self.conv_padding = padding
+
+    def __call__(self, X):
+        return _conv2d(X, self.kernel[...], self.strides, self.conv_padding)
+
+
 class ConvTranspose(nnx.ConvTranspose):
     """``nnx.ConvTranspose`` with ``transpose_kernel=True`` and explicit padding,
-    whose kernel gradient is computed as a strided convolution's.
+    computed by ``_conv2d_transpose``.
 
     The layer is the gradient of ``nnx.Conv`` (stride s, padding p per side)
-    with respect to its input, as in PyTorch and Keras. The gradient XLA
-    derives for its kernel on a CPU is a convolution of a dilated input, which
-    XLA's CPU backend runs as a slow loop; the same numbers come from the
-    kernel gradient of the strided convolution, which it runs fast.
+    with respect to its input, as in PyTorch and Keras.
     """
 
     def __init__(self, in_features, out_features, kernel_size, strides=1, *,
@@ -91,20 +124,143 @@ class ConvTranspose(nnx.ConvTranspose):
         self.conv_padding = padding
 
     def __call__(self, X):
-        return _conv_transpose(X, self.kernel[...], self.strides[0], self.conv_padding)
+        return _conv2d_transpose(X, self.kernel[...], self.strides[0], self.conv_padding)
 
 
-def _conv(X, W, stride, padding):
-    """The strided convolution whose input gradient ``ConvTranspose`` is."""
+# XLA's CPU backend runs a strided convolution and its kernel gradient fast, but
+# its input gradient (a convolution of a dilated input) slowly. The same numbers
+# come from a stride-1 convolution over 2 x 2 blocks of pixels stacked as
+# channels ("space to depth"), which it runs fast, or, for an input with few
+# channels, from a matrix product with copied image patches. A kernel that
+# covers the whole input is a matrix product.
+
+#: Up to this many numbers per output pixel (kernel taps x input channels),
+#: an input gradient comes from a matrix product with image patches.
+_PATCH_SIZE = 64
+
+
+def _conv2d(X, W, stride, padding):
+    """``lax.conv_general_dilated`` on NHWC images X and HWIO kernels W with a
+    square ``stride`` and ``padding`` pixels on every side."""
+    if _covers_input(X.shape, W, padding):
+        return _conv_covering(X, W, padding)
+    return _conv(X, W, stride, padding)
+
+
+def _conv2d_transpose(X, W, stride, padding):
+    """The gradient of ``_conv2d(·, W, stride, padding)`` with respect to its
+    input, applied to X: a transposed convolution (``nnx.ConvTranspose`` with
+    ``transpose_kernel=True``; W is the convolution's HWIO kernel)."""
+    shape = _conv_input_shape(X.shape, W, stride, padding)
+    if _covers_input(shape, W, padding):
+        return _input_gradient(X, W, shape, stride, padding)
+    return _conv_transpose(X, W, stride, padding)
+
+
+def _conv_input_shape(shape, W, stride, padding):
+    N, H, Wd, _ = shape
+    k = W.shape[0]
+    return N, stride * (H - 1) + k - 2 * padding, stride * (Wd - 1) + k - 2 * padding, W.shape[2]
+
+
+def _covers_input(shape, W, padding):
+    return shape[1] + 2 * padding == W.shape[0] and shape[2] + 2 * padding == W.shape[1]
+
+
+def _blocks_fit(shape, W, stride, padding):
+    """Whether the padded image and the kernel split into whole stride x stride blocks."""
+    k = W.shape[0]
+    return (k % stride == 0
+            and (shape[1] + 2 * padding) % stride == 0 and (shape[2] + 2 * padding) % stride == 0)
+
+
+def _linear_form(shape, W, stride, padding):
+    """X -> conv(X, W) for inputs of ``shape``, in the form XLA runs fastest."""
+    if _covers_input(shape, W, padding):
+        return functools.partial(_conv_covering, W=W, padding=padding)
+    if not _blocks_fit(shape, W, stride, padding):
+        return functools.partial(_conv_lax, W=W, stride=stride, padding=padding)
+    if W.shape[0] * W.shape[1] * W.shape[2] <= _PATCH_SIZE:
+        return functools.partial(_conv_patches, W=W, stride=stride, padding=padding)
+    if stride > 1:
+        return functools.partial(_conv_blocks, W=W, stride=stride, padding=padding)
+    return functools.partial(_conv_lax, W=W, stride=stride, padding=padding)
+
+
+def _padded(X, padding):
+    return jnp.pad(X, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+
+
+def _conv_lax(X, W, stride, padding):
     return jax.lax.conv_general_dilated(X, W, (stride, stride), [(padding, padding)] * 2,
                                         dimension_numbers=_NHWC)
 
 
+def _blocks(X, W, stride, padding):
+    """The padded image in stride x stride blocks stacked as channels, and the
+    kernel rearranged to match: a stride-1 convolution of the two is conv(X, W)."""
+    s, k, (C, C_out) = stride, W.shape[0], W.shape[2:]
+    Xp = _padded(X, padding)
+    N, H, Wd, _ = Xp.shape
+    blocks = (Xp.reshape(N, H // s, s, Wd // s, s, C).transpose(0, 1, 3, 2, 4, 5)
+              .reshape(N, H // s, Wd // s, s * s * C))
+    W_blocks = (W.reshape(k // s, s, k // s, s, C, C_out).transpose(0, 2, 1, 3, 4, 5)
+                .reshape(k // s, k // s, s * s * C, C_out))
+    return blocks, W_blocks
+
+
+def _conv_blocks(X, W, stride, padding):
+    return _conv_lax(*_blocks(X, W, stride, padding), 1, 0)
+
+
+def _conv_covering(X, W, padding):
+    """conv(X, W) for a kernel as large as the padded input: one output pixel."""
+    Xp = _padded(X, padding)
+    return (Xp.reshape(len(Xp), -1) @ W.reshape(-1, W.shape[-1]))[:, None, None, :]
+
+
+def _conv_patches(X, W, stride, padding):
+    """conv(X, W) as one matrix product: every output pixel's patch times the kernel."""
+    blocks, W_blocks = _blocks(X, W, stride, padding)
+    taps, (_, H, Wd, _) = W_blocks.shape[0], blocks.shape
+    Ho, Wo = H - taps + 1, Wd - taps + 1
+    patches = jnp.concatenate([blocks[:, i:i + Ho, j:j + Wo] for i in range(taps)
+                               for j in range(W_blocks.shape[1])], axis=-1)
+    return patches @ W_blocks.reshape(-1, W.shape[-1])
+
+
+def _input_gradient(dY, W, shape, stride, padding):
+    """The gradient of _conv2d at an input of ``shape`` with respect to it, for cotangent dY."""
+    conv = _linear_form(shape, W, stride, padding)
+    return jax.linear_transpose(conv, jax.ShapeDtypeStruct(shape, dY.dtype))(dY)[0]
+
+
+def _kernel_gradient(X, dY, W, stride, padding):
+    _, pullback = jax.vjp(lambda W: _conv_lax(X, W, stride, padding), W)
+    return pullback(dY)[0]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv(X, W, stride, padding):
+    return _conv_lax(X, W, stride, padding)
+
+
+def _conv_forward(X, W, stride, padding):
+    return _conv(X, W, stride, padding), (X, W)
+
+
+def _conv_backward(stride, padding, saved, dY):
+    X, W = saved
+    return (_input_gradient(dY, W, X.shape, stride, padding),
+            _kernel_gradient(X, dY, W, stride, padding))
+
+
+_conv.defvjp(_conv_forward, _conv_backward)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _conv_transpose(X, W, stride, padding):
-    k = W.shape[0]
-    return jax.lax.conv_transpose(X, W, (stride, stride), [(k - 1 - padding,) * 2] * 2,
-                                  dimension_numbers=_NHWC, transpose_kernel=True)
+    return _input_gradient(X, W, _conv_input_shape(X.shape, W, stride, padding), stride, padding)
 
 
 def _conv_transpose_forward(X, W, stride, padding):
@@ -114,8 +270,7 @@ def _conv_transpose_forward(X, W, stride, padding):
 def _conv_transpose_backward(stride, padding, saved, dY):
     X, W = saved
     # Y = conv^T(X): dX = conv(dY), and dW is conv's kernel gradient at input dY, cotangent X.
-    _, kernel_pullback = jax.vjp(lambda W: _conv(dY, W, stride, padding), W)
-    return _conv(dY, W, stride, padding), kernel_pullback(X)[0]
+    return _conv_lax(dY, W, stride, padding), _kernel_gradient(dY, X, W, stride, padding)
 
 
 _conv_transpose.defvjp(_conv_transpose_forward, _conv_transpose_backward)
