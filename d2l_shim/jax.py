@@ -137,6 +137,8 @@ class ConvTranspose(nnx.ConvTranspose):
 #: Up to this many numbers per output pixel (kernel taps x input channels),
 #: an input gradient comes from a matrix product with image patches.
 _PATCH_SIZE = 64
+#: Input gradients of convolutions with smaller outputs keep XLA's own form.
+_BLOCKS_MIN_SIDE = 8
 
 
 def _conv2d(X, W, stride, padding):
@@ -182,7 +184,10 @@ def _linear_form(shape, W, stride, padding):
         return functools.partial(_conv_lax, W=W, stride=stride, padding=padding)
     if W.shape[0] * W.shape[1] * W.shape[2] <= _PATCH_SIZE:
         return functools.partial(_conv_patches, W=W, stride=stride, padding=padding)
-    if stride > 1:
+    # The blocks' gradient also runs over a border row and column of blocks; below
+    # _BLOCKS_MIN_SIDE output pixels a side that waste outweighs the gain.
+    side = (min(shape[1:3]) + 2 * padding - W.shape[0]) // stride + 1
+    if stride > 1 and side >= _BLOCKS_MIN_SIDE:
         return functools.partial(_conv_blocks, W=W, stride=stride, padding=padding)
     return functools.partial(_conv_lax, W=W, stride=stride, padding=padding)
 
