@@ -24,11 +24,13 @@ from .api import FRAMEWORK_ONLY, PUBLIC_NAMES
 
 __all__ = [*PUBLIC_NAMES, *FRAMEWORK_ONLY["jax"]]
 
-# The XLA flag and the jaxlib releases it was measured on (requirements/jax.txt).
-_CPU_KERNELS = ("--xla_cpu_experimental_ynn_fusion_type=reduce,individual_dot", ("0.10.",))
+#: The XLA flag of ``_choose_cpu_kernels``, and the jaxlib releases it was
+#: measured on (requirements/jax.txt).
+_CPU_KERNELS_FLAG = "--xla_cpu_experimental_ynn_fusion_type=reduce,individual_dot"
+_CPU_KERNELS_RELEASES = ("0.10.",)
 
 
-def _choose_cpu_kernels(flag, releases):
+def _choose_cpu_kernels():
     """Have XLA's CPU backend leave convolutions to its Eigen kernels, faster
     here than YNNPACK's, while YNNPACK keeps reductions and matrix products.
 
@@ -37,11 +39,11 @@ def _choose_cpu_kernels(flag, releases):
     and only if the user set no choice of their own.
     """
     flags = os.environ.get("XLA_FLAGS", "")
-    if jax.__version__.startswith(releases) and "ynn_fusion_type" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
+    if jax.__version__.startswith(_CPU_KERNELS_RELEASES) and "ynn_fusion_type" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {_CPU_KERNELS_FLAG}".strip()
 
 
-_choose_cpu_kernels(*_CPU_KERNELS)
+_choose_cpu_kernels()
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -97,12 +99,12 @@ class Conv(nnx.Conv):
         if use_bias:
             raise ValueError("Conv here has no bias (batch norm follows it)")
         k = kernel_size
-        super().__init__(in_features, out_features, (k, k), strides,
+        super().__init__(in_features, out_features, (k, k), (strides, strides),
                          padding=[(padding, padding)] * 2, use_bias=False, rngs=rngs)
         self.conv_padding = padding
 
     def __call__(self, X):
-        return _conv2d(X, self.kernel[...], self.strides, self.conv_padding)
+        return _conv2d(X, self.kernel[...], self.strides[0], self.conv_padding)
 
 
 class ConvTranspose(nnx.ConvTranspose):
@@ -180,15 +182,14 @@ def _linear_form(shape, W, stride, padding):
     """X -> conv(X, W) for inputs of ``shape``, in the form XLA runs fastest."""
     if _covers_input(shape, W, padding):
         return functools.partial(_conv_covering, W=W, padding=padding)
-    if not _blocks_fit(shape, W, stride, padding):
-        return functools.partial(_conv_lax, W=W, stride=stride, padding=padding)
-    if W.shape[0] * W.shape[1] * W.shape[2] <= _PATCH_SIZE:
-        return functools.partial(_conv_patches, W=W, stride=stride, padding=padding)
-    # The blocks' gradient also runs over a border row and column of blocks; below
-    # _BLOCKS_MIN_SIDE output pixels a side that waste outweighs the gain.
-    side = (min(shape[1:3]) + 2 * padding - W.shape[0]) // stride + 1
-    if stride > 1 and side >= _BLOCKS_MIN_SIDE:
-        return functools.partial(_conv_blocks, W=W, stride=stride, padding=padding)
+    if _blocks_fit(shape, W, stride, padding):
+        if W.shape[0] * W.shape[1] * W.shape[2] <= _PATCH_SIZE:
+            return functools.partial(_conv_patches, W=W, stride=stride, padding=padding)
+        # The blocks' gradient also runs over a border row and column of blocks;
+        # below _BLOCKS_MIN_SIDE output pixels a side that waste outweighs the gain.
+        side = (min(shape[1:3]) + 2 * padding - W.shape[0]) // stride + 1
+        if stride > 1 and side >= _BLOCKS_MIN_SIDE:
+            return functools.partial(_conv_blocks, W=W, stride=stride, padding=padding)
     return functools.partial(_conv_lax, W=W, stride=stride, padding=padding)
 
 
