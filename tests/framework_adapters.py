@@ -28,6 +28,10 @@ class MXNetAdapter:
         with self.mx.autograd.train_mode():
             return net(self.tensor(array)).asnumpy()
 
+    def forward(self, net, array):
+        """``net`` on NumPy ``array`` as given (no layout change, no gradients); NumPy out."""
+        return net(self.mnp.array(np.asarray(array, dtype=np.float32))).asnumpy()
+
     def prepare(self, net, seed):
         self.mx.random.seed(seed)
         # As in the chapter: kernels from N(0, 0.02), BN scales 1 and shifts 0.
@@ -68,6 +72,10 @@ class PyTorchAdapter:
         with self.torch.no_grad():
             return net(self.tensor(array)).numpy()
 
+    def forward(self, net, array):
+        with self.torch.no_grad():
+            return net(self.torch.as_tensor(np.asarray(array, dtype=np.float32))).numpy()
+
     def prepare(self, net, seed):
         self.torch.manual_seed(seed)
         nn = self.torch.nn
@@ -107,6 +115,9 @@ class TensorFlowAdapter:
 
     def run(self, net, array):
         return net(self.tensor(array), training=True).numpy().transpose(0, 3, 1, 2)
+
+    def forward(self, net, array):
+        return net(self.tf.constant(np.asarray(array, dtype=np.float32))).numpy()
 
     def prepare(self, net, seed):
         self.tf.random.set_seed(seed)
@@ -150,6 +161,9 @@ class JAXAdapter:
 
     def run(self, net, array):
         return np.asarray(net(self.tensor(array))).transpose(0, 3, 1, 2)
+
+    def forward(self, net, array):
+        return np.asarray(net(self.jax.numpy.asarray(np.asarray(array, dtype=np.float32))))
 
     def prepare(self, net, seed):
         nnx, key = self.nnx, self.jax.random.key(seed)

@@ -40,6 +40,7 @@ import io
 
 import numpy as np
 import pytest
+from framework_adapters import adapter
 
 from tools.chapter_code import code_cells
 
@@ -96,18 +97,8 @@ def generate(framework, net_G, num, latent_dim=2):
     generator in the middle of the chapter leaves the framework's random
     stream, and hence the rest of the chapter's run, untouched.
     """
-    Z = np.random.default_rng(0).normal(size=(num, latent_dim)).astype(np.float32)
-    if framework == "mxnet":
-        from mxnet import np as mnp
-        return net_G(mnp.array(Z)).asnumpy()
-    if framework == "pytorch":
-        import torch
-        with torch.no_grad():
-            return net_G(torch.from_numpy(Z)).numpy()
-    if framework == "jax":
-        return np.asarray(net_G(Z))
-    import tensorflow as tf
-    return net_G(tf.constant(Z)).numpy()
+    Z = np.random.default_rng(0).normal(size=(num, latent_dim))
+    return adapter(framework).forward(net_G, Z)
 
 
 def is_training_cell(source):
