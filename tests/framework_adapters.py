@@ -30,7 +30,7 @@ class MXNetAdapter:
 
     def forward(self, net, array):
         """``net`` on NumPy ``array`` as given (no layout change, no gradients); NumPy out."""
-        return net(self.mnp.array(np.asarray(array, dtype=np.float32))).asnumpy()
+        return net(self.tensor(array)).asnumpy()
 
     def prepare(self, net, seed):
         self.mx.random.seed(seed)
@@ -74,7 +74,7 @@ class PyTorchAdapter:
 
     def forward(self, net, array):
         with self.torch.no_grad():
-            return net(self.torch.as_tensor(np.asarray(array, dtype=np.float32))).numpy()
+            return net(self.tensor(array)).numpy()
 
     def prepare(self, net, seed):
         self.torch.manual_seed(seed)
