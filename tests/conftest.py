@@ -32,7 +32,7 @@ TOOLING_TESTS = frozenset({"test_nbsplit.py", "test_reference.py", "test_environ
                            "test_build_book.py", "test_book_browser.py", "test_parity.py",
                            "test_book_notebooks.py", "test_bench.py",
                            "test_atomic_write.py", "test_placement.py",
-                           "test_execute.py", "test_exercises.py"})
+                           "test_execute.py", "test_exercises.py", "test_chapter_code.py"})
 #: Tooling tests of build outputs (the executed notebooks, the HTML book):
 #: `make test-learning` and `make test-book` run them by name once those
 #: exist, so the tool tests (--framework none) leave them out.

@@ -62,9 +62,12 @@ def chapter_namespace(framework, chapter, names):
 
 
 def assigned_names(source):
-    """The plain names the top-level statements of ``source`` assign."""
-    return {target.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
-            for target in node.targets if isinstance(target, ast.Name)}
+    """The plain names the top-level statements of ``source`` assign (``a, b = ...`` included)."""
+    targets = [target for node in ast.parse(source).body if isinstance(node, ast.Assign)
+               for target in node.targets]
+    return {name.id for target in targets
+            for name in (target.elts if isinstance(target, ast.Tuple) else [target])
+            if isinstance(name, ast.Name)}
 
 
 def run_cell(framework, chapter, assigns, **variables):

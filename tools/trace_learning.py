@@ -4,32 +4,56 @@
         --epochs 12 --batch-size 32 --lr 0.002 --out build/traces/pytorch.jsonl
 
 Runs the chapter's own networks, ``init_weights`` and ``train`` (from the split
-notebook, see ``tools.chapter_code``) on every embedded training emoji, and
+notebook, see ``tools.chapter_code``) on the emoji its book profile trains on, and
 appends one JSON line per seed: the settings, the SWD of the untrained
 generator and after each epoch, the losses and the wall time. This is how the
 book profile's length was chosen: its median SWD over the last five epochs must
 stay 30% below the untrained one for every traced seed.
 """
 import argparse
+import contextlib
+import io
 import json
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import d2l_shim
 from d2l_shim.swd import JUDGED_EPOCHS
 
 LATENT_DIM = 100
+PROFILE_NAMES = ("data_name", "subfolder", "hold_out_every", "repeats",
+                 "batch_size", "num_epochs", "lr")
 
 
-def trace(framework, seed, num_epochs, batch_size, lr):
-    """One run of the chapter's ``train``; returns its record (a dict)."""
+def book_profile(framework):
+    """The settings the chapter's profile cell picks for ``D2L_PROFILE=book``."""
+    from d2l_shim.profiles import PROFILE_ENV
+    from tools.chapter_code import run_cell
+    with mock.patch.dict(os.environ, {PROFILE_ENV: "book"}), \
+            contextlib.redirect_stdout(io.StringIO()):  # the cell prints its choice
+        namespace = run_cell(framework, "dcgan", PROFILE_NAMES)
+    return {name: namespace[name] for name in PROFILE_NAMES}
+
+
+def trace(framework, seed, num_epochs=None, batch_size=None, lr=None):
+    """One run of the chapter's ``train`` on its book profile's images, with
+    the profile's epochs, batch size and learning rate unless given; returns
+    its record (a dict)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from framework_adapters import chapter_data_iter, chapter_networks
     d2l = d2l_shim.load(framework)
-    images, held_out = d2l.hold_out(
-        d2l.read_image_folder(d2l.download_extract("noto_emoji_64"), size=64), every=10)
+    profile = book_profile(framework)
+    folder = os.path.join(d2l.download_extract(profile["data_name"]), profile["subfolder"])
+    images, held_out = d2l.hold_out(d2l.read_image_folder(folder, size=64),
+                                    every=profile["hold_out_every"])
+    images = images.repeat(profile["repeats"], axis=0)
+    num_epochs = num_epochs or profile["num_epochs"]
+    batch_size = batch_size or profile["batch_size"]
+    lr = lr or profile["lr"]
     chapter, net_D, net_G = chapter_networks(framework, seed=seed)
     data_iter = chapter_data_iter(framework, images, batch_size)
     started = time.perf_counter()
@@ -57,9 +81,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("framework", choices=d2l_shim.FRAMEWORKS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.002)
+    parser.add_argument("--epochs", type=int, help="default: the book profile's")
+    parser.add_argument("--batch-size", type=int, help="default: the book profile's")
+    parser.add_argument("--lr", type=float, help="default: the book profile's")
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
