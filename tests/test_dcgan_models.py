@@ -2,8 +2,6 @@
 
 Shapes are written channels-first; the adapters translate for TensorFlow.
 """
-import os
-
 import numpy as np
 import pytest
 from framework_adapters import adapter, chapter_networks
@@ -229,10 +227,8 @@ def test_a_seeded_training_run_repeats_its_losses(framework, d2l, capsys):
 def test_book_profile_reads_enough_images_through_the_hub(framework, d2l):
     """The book profile's data, as its cells pick it, fills the held-out grid
     (20 images) and many batches per epoch."""
-    from tools.trace_learning import book_profile
+    from tools.trace_learning import book_images, book_profile
     profile = book_profile(framework)
-    folder = os.path.join(d2l.download_extract(profile["data_name"]), profile["subfolder"])
-    images, held_out = d2l.hold_out(d2l.read_image_folder(folder, size=64),
-                                    every=profile["hold_out_every"])
+    images, held_out = book_images(d2l, profile)
     assert len(held_out) >= 20
     assert len(images) * profile["repeats"] >= 30 * profile["batch_size"]

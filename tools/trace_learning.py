@@ -39,6 +39,14 @@ def book_profile(framework):
     return {name: namespace[name] for name in PROFILE_NAMES}
 
 
+def book_images(d2l, profile):
+    """The profile's training and held-out images as the chapter's data cell
+    reads them through the hub (before its repeats)."""
+    folder = os.path.join(d2l.download_extract(profile["data_name"]), profile["subfolder"])
+    return d2l.hold_out(d2l.read_image_folder(folder, size=64),
+                        every=profile["hold_out_every"])
+
+
 def trace(framework, seed, num_epochs=None, batch_size=None, lr=None):
     """One run of the chapter's ``train`` on its book profile's images, with
     the profile's epochs, batch size and learning rate unless given; returns
@@ -47,9 +55,7 @@ def trace(framework, seed, num_epochs=None, batch_size=None, lr=None):
     from framework_adapters import chapter_data_iter, chapter_networks
     d2l = d2l_shim.load(framework)
     profile = book_profile(framework)
-    folder = os.path.join(d2l.download_extract(profile["data_name"]), profile["subfolder"])
-    images, held_out = d2l.hold_out(d2l.read_image_folder(folder, size=64),
-                                    every=profile["hold_out_every"])
+    images, held_out = book_images(d2l, profile)
     images = images.repeat(profile["repeats"], axis=0)
     num_epochs = num_epochs or profile["num_epochs"]
     batch_size = batch_size or profile["batch_size"]
