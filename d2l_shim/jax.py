@@ -132,15 +132,17 @@ class ConvTranspose(nnx.ConvTranspose):
 # XLA's CPU backend runs a strided convolution and its kernel gradient fast, but
 # its input gradient (a convolution of a dilated input) slowly. The same numbers
 # come from a stride-1 convolution over 2 x 2 blocks of pixels stacked as
-# channels ("space to depth"), which it runs fast, or, for an input with few
-# channels, from a matrix product with copied image patches. A kernel that
-# covers the whole input is a matrix product.
+# channels ("space to depth"), from one stride-1 convolution per output pixel
+# phase ("sub-pixel"), or, for an input with few channels, from a matrix product
+# with copied image patches. A kernel that covers the whole input is a matrix product.
 
 #: Up to this many numbers per output pixel (kernel taps x input channels),
-#: an input gradient comes from a matrix product with image patches.
+#: an input gradient comes from a matrix product with image patches and a
+#: kernel gradient from 2 x 2 blocks.
 _PATCH_SIZE = 64
-#: Input gradients of convolutions with smaller outputs keep XLA's own form.
-_BLOCKS_MIN_SIDE = 8
+#: Input gradients of convolutions with smaller outputs run one convolution per
+#: phase: the blocks' extra border row and column would cost more than they save.
+_BLOCKS_MIN_SIDE = 16
 
 
 def _conv2d(X, W, stride, padding):
@@ -178,18 +180,29 @@ def _blocks_fit(shape, W, stride, padding):
             and (shape[1] + 2 * padding) % stride == 0 and (shape[2] + 2 * padding) % stride == 0)
 
 
+def _phases_fit(shape, W, stride, padding):
+    """Whether ``_conv_phases`` applies: whole phases and no negative padding."""
+    s, k = stride, W.shape[0]
+    if s == 1 or k % s or shape[1] % s or shape[2] % s:
+        return False
+    return all(pad >= 0 for side in shape[1:3] for r in range(s)
+               for pad in _phase_padding(side // s, (side + 2 * padding - k) // s + 1,
+                                         k // s, r, s, padding))
+
+
 def _linear_form(shape, W, stride, padding):
-    """X -> conv(X, W) for inputs of ``shape``, in the form XLA runs fastest."""
+    """X -> conv(X, W) for inputs of ``shape``, in the form whose transpose XLA
+    runs fastest (None: ``_conv_phases`` computes the transpose directly)."""
     if _covers_input(shape, W, padding):
         return functools.partial(_conv_covering, W=W, padding=padding)
     if _blocks_fit(shape, W, stride, padding):
         if W.shape[0] * W.shape[1] * W.shape[2] <= _PATCH_SIZE:
             return functools.partial(_conv_patches, W=W, stride=stride, padding=padding)
-        # The blocks' gradient also runs over a border row and column of blocks;
-        # below _BLOCKS_MIN_SIDE output pixels a side that waste outweighs the gain.
         side = (min(shape[1:3]) + 2 * padding - W.shape[0]) // stride + 1
         if stride > 1 and side >= _BLOCKS_MIN_SIDE:
             return functools.partial(_conv_blocks, W=W, stride=stride, padding=padding)
+    if _phases_fit(shape, W, stride, padding):
+        return None
     return functools.partial(_conv_lax, W=W, stride=stride, padding=padding)
 
 
@@ -235,13 +248,49 @@ def _conv_patches(X, W, stride, padding):
     return patches @ W_blocks.reshape(-1, W.shape[-1])
 
 
+def _phase_padding(side, out_side, taps, r, s, padding):
+    """Low and high padding of phase r's stride-1 convolution along one axis."""
+    low = taps - 1 - (r + padding) // s
+    return low, side - out_side - low + taps - 1
+
+
+def _conv_phases(dY, W, shape, stride, padding):
+    """The transpose of conv(·, W, stride, padding) at inputs of ``shape``,
+    applied to dY: output pixel (s i + r, s j + c) only meets kernel taps
+    ≡ r + padding, c + padding (mod s), so each of the s x s phases is a
+    stride-1 convolution of dY with those taps, flipped, and the phases
+    interleave into the image."""
+    s, (_, H, Wd, _) = stride, shape
+    taps = W.shape[0] // s
+    W_t = jnp.swapaxes(W, 2, 3)  # from the conv's output channels to its input's
+    phases = [[jax.lax.conv_general_dilated(
+        dY, W_t[(r + padding) % s::s, (c + padding) % s::s][::-1, ::-1], (1, 1),
+        [_phase_padding(H // s, dY.shape[1], taps, r, s, padding),
+         _phase_padding(Wd // s, dY.shape[2], taps, c, s, padding)],
+        dimension_numbers=_NHWC) for c in range(s)] for r in range(s)]
+    # (N, H/s, W/s, C) per phase (r, c) -> (N, H/s, r, W/s, c, C) -> (N, H, W, C)
+    return jnp.stack([jnp.stack(row, axis=3) for row in phases], axis=2).reshape(shape)
+
+
 def _input_gradient(dY, W, shape, stride, padding):
     """The gradient of _conv2d at an input of ``shape`` with respect to it, for cotangent dY."""
     conv = _linear_form(shape, W, stride, padding)
+    if conv is None:
+        return _conv_phases(dY, W, shape, stride, padding)
     return jax.linear_transpose(conv, jax.ShapeDtypeStruct(shape, dY.dtype))(dY)[0]
 
 
 def _kernel_gradient(X, dY, W, stride, padding):
+    """The gradient of _conv2d(X, ·, stride, padding) at W for cotangent dY; for an
+    input with few channels (RGB images) XLA runs it faster over 2 x 2 blocks."""
+    if (_blocks_fit(X.shape, W, stride, padding)
+            and W.shape[0] * W.shape[1] * W.shape[2] <= _PATCH_SIZE):
+        blocks, W_blocks = _blocks(X, W, stride, padding)
+        _, pullback = jax.vjp(lambda W_blocks: _conv_lax(blocks, W_blocks, 1, 0), W_blocks)
+        k, s, (C, C_out) = W.shape[0], stride, W.shape[2:]
+        # undo _blocks' arrangement of the kernel
+        return (pullback(dY)[0].reshape(k // s, k // s, s, s, C, C_out)
+                .transpose(0, 2, 1, 3, 4, 5).reshape(W.shape))
     _, pullback = jax.vjp(lambda W: _conv_lax(X, W, stride, padding), W)
     return pullback(dY)[0]
 

@@ -1,17 +1,21 @@
 """JAX's ``Conv`` and ``ConvTranspose`` compute what ``lax`` computes, values and gradients.
 
 The shim rewrites convolutions into forms XLA's CPU backend runs fast (input
-gradients over 2 x 2 blocks, kernels covering the input as matrix products);
-each form is checked here against ``lax.conv_general_dilated`` and
-``lax.conv_transpose`` on the chapter's layer shapes and on ones where no
-rewrite applies. The cross-framework parity test checks the whole networks.
+gradients over 2 x 2 blocks, per output phase or from image patches, kernels
+covering the input as matrix products); each form is checked here against
+``lax.conv_general_dilated`` and ``lax.conv_transpose`` on the chapter's layer
+shapes and on ones where no rewrite applies. The cross-framework parity test
+checks the whole networks.
 """
 import numpy as np
 import pytest
 
 #: (batch, side, in channels, out channels, stride, padding): the chapter's
-#: layers, a kernel covering its input, odd sides (no 2 x 2 blocks), stride 3.
-SHAPES = [(2, 16, 3, 8, 2, 1), (2, 8, 8, 16, 2, 1), (2, 4, 16, 1, 1, 0),
+#: layers (patches, phases, 2 x 2 blocks), phases with other paddings and
+#: stride 4, a kernel covering its input, odd sides (no blocks, no phases),
+#: stride 3.
+SHAPES = [(2, 16, 3, 8, 2, 1), (2, 8, 8, 16, 2, 1), (2, 32, 8, 4, 2, 1),
+          (2, 8, 8, 4, 2, 0), (2, 8, 8, 4, 2, 2), (2, 8, 8, 6, 4, 0), (2, 4, 16, 1, 1, 0),
           (2, 2, 8, 4, 1, 1), (2, 9, 4, 6, 2, 1), (2, 12, 4, 6, 3, 0), (2, 7, 4, 6, 1, 2)]
 NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -72,6 +76,16 @@ def test_conv_transpose_matches_lax(d2l, shape):
     found = values_and_gradients(d2l._conv2d_transpose, X, W, stride, padding)
     assert found[0].shape[1:3] == (side - (side + 2 * padding - 4) % stride,) * 2
     assert_close(found, values_and_gradients(reference_conv_transpose, X, W, stride, padding))
+
+
+def test_shapes_cover_every_form(d2l):
+    """SHAPES reach every form an input gradient can take, so the tests above check each."""
+    import jax.numpy as jnp
+    forms = set()
+    for N, side, C, C_out, stride, padding in SHAPES:
+        form = d2l._linear_form((N, side, side, C), jnp.zeros((4, 4, C, C_out)), stride, padding)
+        forms.add("phases" if form is None else form.func.__name__)
+    assert forms == {"_conv_covering", "_conv_patches", "_conv_blocks", "phases", "_conv_lax"}
 
 
 def test_layers_run_the_rewritten_convolutions(d2l):
