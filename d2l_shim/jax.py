@@ -173,6 +173,15 @@ def _covers_input(shape, W, padding):
     return shape[1] + 2 * padding == W.shape[0] and shape[2] + 2 * padding == W.shape[1]
 
 
+def _conv_output_side(side, W, stride, padding):
+    return (side + 2 * padding - W.shape[0]) // stride + 1
+
+
+def _few_channels(W):
+    """Whether the kernel has at most _PATCH_SIZE numbers per output pixel."""
+    return W.shape[0] * W.shape[1] * W.shape[2] <= _PATCH_SIZE
+
+
 def _blocks_fit(shape, W, stride, padding):
     """Whether the padded image and the kernel split into whole stride x stride blocks."""
     k = W.shape[0]
@@ -186,7 +195,7 @@ def _phases_fit(shape, W, stride, padding):
     if s == 1 or k % s or shape[1] % s or shape[2] % s:
         return False
     return all(pad >= 0 for side in shape[1:3] for r in range(s)
-               for pad in _phase_padding(side // s, (side + 2 * padding - k) // s + 1,
+               for pad in _phase_padding(side // s, _conv_output_side(side, W, s, padding),
                                          k // s, r, s, padding))
 
 
@@ -196,9 +205,9 @@ def _linear_form(shape, W, stride, padding):
     if _covers_input(shape, W, padding):
         return functools.partial(_conv_covering, W=W, padding=padding)
     if _blocks_fit(shape, W, stride, padding):
-        if W.shape[0] * W.shape[1] * W.shape[2] <= _PATCH_SIZE:
+        if _few_channels(W):
             return functools.partial(_conv_patches, W=W, stride=stride, padding=padding)
-        side = (min(shape[1:3]) + 2 * padding - W.shape[0]) // stride + 1
+        side = _conv_output_side(min(shape[1:3]), W, stride, padding)
         if stride > 1 and side >= _BLOCKS_MIN_SIDE:
             return functools.partial(_conv_blocks, W=W, stride=stride, padding=padding)
     if _phases_fit(shape, W, stride, padding):
@@ -283,15 +292,9 @@ def _input_gradient(dY, W, shape, stride, padding):
 def _kernel_gradient(X, dY, W, stride, padding):
     """The gradient of _conv2d(X, ·, stride, padding) at W for cotangent dY; for an
     input with few channels (RGB images) XLA runs it faster over 2 x 2 blocks."""
-    if (_blocks_fit(X.shape, W, stride, padding)
-            and W.shape[0] * W.shape[1] * W.shape[2] <= _PATCH_SIZE):
-        blocks, W_blocks = _blocks(X, W, stride, padding)
-        _, pullback = jax.vjp(lambda W_blocks: _conv_lax(blocks, W_blocks, 1, 0), W_blocks)
-        k, s, (C, C_out) = W.shape[0], stride, W.shape[2:]
-        # undo _blocks' arrangement of the kernel
-        return (pullback(dY)[0].reshape(k // s, k // s, s, s, C, C_out)
-                .transpose(0, 2, 1, 3, 4, 5).reshape(W.shape))
-    _, pullback = jax.vjp(lambda W: _conv_lax(X, W, stride, padding), W)
+    blocks = _blocks_fit(X.shape, W, stride, padding) and _few_channels(W)
+    conv = _conv_blocks if blocks else _conv_lax
+    _, pullback = jax.vjp(lambda W: conv(X, W, stride, padding), W)
     return pullback(dY)[0]
 
 
