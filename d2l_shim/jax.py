@@ -45,6 +45,23 @@ def _choose_cpu_kernels():
 
 _choose_cpu_kernels()
 
+#: Where compiled programs outlive the process unless $JAX_COMPILATION_CACHE_DIR
+#: says otherwise (empty: no cache), and how large that folder may grow.
+_COMPILATION_CACHE = os.path.join("~", ".cache", "d2l_shim", "jax-compilation")
+_COMPILATION_CACHE_BYTES = 512 * 2**20
+
+
+def _cache_compilations():
+    """Keep XLA's programs on disk, so that a rerun of a notebook, or the next
+    process of the test suite, loads the training step instead of compiling it
+    again (JAX's own persistent cache, least recently used entries evicted)."""
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ and not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(_COMPILATION_CACHE))
+        jax.config.update("jax_compilation_cache_max_size", _COMPILATION_CACHE_BYTES)
+
+
+_cache_compilations()
+
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 

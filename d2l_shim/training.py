@@ -125,7 +125,7 @@ class TrainingRun:
 
     def _start_figure(self):
         self._animator = plotting.Animator(
-            xlabel="epoch", ylabel="loss", xlim=[1, self.num_epochs], nrows=2,
+            xlabel="epoch", ylabel="loss", xlim=[1, max(self.num_epochs, 2)], nrows=2,
             ncols=2, figsize=(7.5, 6.2), legend=["discriminator", "generator"])
         fig, axes = self._animator.fig, self._animator.axes
         for ax in axes[2:]:
