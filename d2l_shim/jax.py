@@ -53,11 +53,14 @@ _COMPILATION_CACHE_BYTES = 512 * 2**20
 
 def _cache_compilations():
     """Keep XLA's programs on disk, so that a rerun of a notebook, or the next
-    process of the test suite, loads the training step instead of compiling it
-    again (JAX's own persistent cache, least recently used entries evicted)."""
+    process of the test suite, loads them instead of compiling them again
+    (JAX's own persistent cache, least recently used entries evicted). Small
+    programs too: a notebook compiles hundreds, random draws of every weight
+    shape among them, and loading one is quicker than compiling it."""
     if "JAX_COMPILATION_CACHE_DIR" not in os.environ and not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", os.path.expanduser(_COMPILATION_CACHE))
         jax.config.update("jax_compilation_cache_max_size", _COMPILATION_CACHE_BYTES)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 _cache_compilations()
