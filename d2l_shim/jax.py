@@ -57,8 +57,15 @@ def _cache_compilations():
     (JAX's own persistent cache, least recently used entries evicted). Small
     programs too: a notebook compiles hundreds, random draws of every weight
     shape among them, and loading one is quicker than compiling it."""
-    if "JAX_COMPILATION_CACHE_DIR" not in os.environ and not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(_COMPILATION_CACHE))
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ or jax.config.jax_compilation_cache_dir:
+        return
+    folder = os.path.expanduser(_COMPILATION_CACHE)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return  # an unwritable home: JAX would warn at every compilation
+    if os.access(folder, os.W_OK):
+        jax.config.update("jax_compilation_cache_dir", folder)
         jax.config.update("jax_compilation_cache_max_size", _COMPILATION_CACHE_BYTES)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 

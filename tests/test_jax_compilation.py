@@ -55,6 +55,7 @@ def run_program(home, **env):
                    if key != "JAX_COMPILATION_CACHE_DIR"}
     done = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True,
                           env={**environment, "HOME": str(home), **env}, check=True)
+    assert "compilation cache" not in done.stderr  # JAX warns when it cannot use the folder
     folder, hit = done.stdout.strip().split("|")
     return folder, hit == "True"
 
@@ -79,3 +80,7 @@ def test_the_users_cache_setting_wins(d2l, tmp_path):
     assert len(cached(own)) == 1
     assert run_program(tmp_path, JAX_COMPILATION_CACHE_DIR="") == ("", False)  # no cache
     assert not (tmp_path / ".cache" / "d2l_shim" / "jax-compilation").exists()
+
+
+def test_an_unwritable_home_means_no_cache_and_no_warnings(d2l):
+    assert run_program("/dev/null") == ("None", False)  # ~/.cache cannot be made there
