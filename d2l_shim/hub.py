@@ -50,9 +50,13 @@ class UnsafeArchiveError(ValueError):
     """An archive member would land outside the extraction folder."""
 
 
+#: The shim's cache folder unless ``$D2L_DATA_DIR`` names another for the data.
+CACHE_ROOT = os.path.join('~', '.cache', 'd2l_shim')
+
+
 def data_root():
     """The cache folder, ``$D2L_DATA_DIR`` or ``~/.cache/d2l_shim``, created on demand."""
-    root = os.path.abspath(os.path.expanduser(os.getenv('D2L_DATA_DIR') or '~/.cache/d2l_shim'))
+    root = os.path.abspath(os.path.expanduser(os.getenv('D2L_DATA_DIR') or CACHE_ROOT))
     os.makedirs(root, exist_ok=True)
     return root
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from . import checkpoints, fashion_mnist, plotting, swd, training
+from . import checkpoints, fashion_mnist, hub, plotting, swd, training
 from ._exports import *  # noqa: F403  (the framework-free names)
 from .api import FRAMEWORK_ONLY, PUBLIC_NAMES
 
@@ -47,7 +47,7 @@ _choose_cpu_kernels()
 
 #: Where compiled programs outlive the process unless $JAX_COMPILATION_CACHE_DIR
 #: says otherwise (empty: no cache), and how large that folder may grow.
-_COMPILATION_CACHE = os.path.join("~", ".cache", "d2l_shim", "jax-compilation")
+_COMPILATION_CACHE = os.path.join(hub.CACHE_ROOT, "jax-compilation")
 _COMPILATION_CACHE_BYTES = 512 * 2**20
 
 
