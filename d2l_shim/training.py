@@ -115,6 +115,12 @@ class TrainingRun:
         fig.tight_layout()
         return axes
 
+    def sample_grid(self):
+        """The figure's 3 x 7 samples, from the same latent vectors after every
+        epoch, tiled into one uint8 image (3 * 64, 7 * 64, 3)."""
+        return plotting.image_grid(self._sample(_GRID_STREAM, _GRID_ROWS * _GRID_COLS),
+                                   _GRID_ROWS, _GRID_COLS)
+
     def _sample(self, stream, num_images):
         self._framework.set_seed(self.seed, stream)  # the same latents every time
         return self._framework.sample_images(self.nets[1], num_images, self.latent_dim)
@@ -143,10 +149,8 @@ class TrainingRun:
                 markersize=3, label="generator")
         plotting.set_axes(ax, "epoch", "SWD to held-out images", [0, self.num_epochs],
                           [0, None], "linear", "linear", ["untrained", "generator"])
-        grid = plotting.image_grid(self._sample(_GRID_STREAM, _GRID_ROWS * _GRID_COLS),
-                                   _GRID_ROWS, _GRID_COLS)
         self._grid_axes.cla()
-        self._grid_axes.imshow(grid, interpolation="nearest")
+        self._grid_axes.imshow(self.sample_grid(), interpolation="nearest")
         self._grid_axes.set_title(f"generated after epoch {len(self.history) - 1}")
         self._grid_axes.axis("off")
         # The loss panel last: Animator.add shows the whole figure.

@@ -180,7 +180,14 @@ class JAXAdapter:
         return lambda logits, labels: optax.sigmoid_binary_cross_entropy(logits, labels).sum()
 
     def trainer(self, net, lr):
-        return self.nnx.Optimizer(net, train_setting("jax", "adam", lr=lr), wrt=self.nnx.Param)
+        trainer = self.nnx.Optimizer(net, train_setting("jax", "adam", lr=lr), wrt=self.nnx.Param)
+        self.place(trainer)  # as the chapter's train: one compilation per step shape
+        return trainer
+
+    def place(self, trainer):
+        """The optimizer's state, step counters included, onto the training device."""
+        device = self.jax.devices()[0]
+        self.nnx.update(trainer, self.jax.device_put(self.nnx.state(trainer), device))
 
     def own_draws(self):
         return []  # JAX has no global generator: its draws take explicit keys

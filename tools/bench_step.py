@@ -291,7 +291,10 @@ class JAXBench:
 
     def trainers(self, net_D, net_G, lr=0.005):
         adam = train_setting("jax", "adam", lr=lr)
-        return tuple(self.nnx.Optimizer(net, adam, wrt=self.nnx.Param) for net in (net_D, net_G))
+        trainers = tuple(self.nnx.Optimizer(net, adam, wrt=self.nnx.Param) for net in (net_D, net_G))
+        for trainer in trainers:  # as the chapter's train: the step compiles once
+            self.nnx.update(trainer, self.jax.device_put(self.nnx.state(trainer), self.d2l.try_gpu()))
+        return trainers
 
     def batch(self, batch_size):
         key_X, key_Z = self.jax.random.split(self.jax.random.key(0))

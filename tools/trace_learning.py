@@ -1,7 +1,8 @@
 """Trace the DCGAN chapter's SWD to held-out emoji after every epoch, per seed.
 
     envs/pytorch/bin/python -m tools.trace_learning pytorch --seeds 0 1 2 \\
-        --epochs 12 --batch-size 32 --lr 0.002 --out build/traces/pytorch.jsonl
+        --epochs 12 --batch-size 32 --lr 0.002 --out build/traces/pytorch.jsonl \\
+        --grids build/traces/grids
 
 Runs the chapter's own networks, ``init_weights`` and ``train`` (from the split
 notebook, see ``tools.chapter_code``) on the emoji its book profile trains on, and
@@ -17,11 +18,15 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from unittest import mock
 
+from PIL import Image
+
 import d2l_shim
+from d2l_shim import plotting
 from d2l_shim.swd import JUDGED_EPOCHS
 
 LATENT_DIM = 100
@@ -47,10 +52,11 @@ def book_images(d2l, profile):
                         every=profile["hold_out_every"])
 
 
-def trace(framework, seed, num_epochs=None, batch_size=None, lr=None):
+def trace(framework, seed, num_epochs=None, batch_size=None, lr=None, grids=None):
     """One run of the chapter's ``train`` on its book profile's images, with
     the profile's epochs, batch size and learning rate unless given; returns
-    its record (a dict)."""
+    its record (a dict). With ``grids`` (a folder), the figure's 3 x 7 samples
+    after every epoch are saved there as PNG files."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from framework_adapters import chapter_data_iter, chapter_networks
     d2l = d2l_shim.load(framework)
@@ -63,8 +69,19 @@ def trace(framework, seed, num_epochs=None, batch_size=None, lr=None):
     chapter, net_D, net_G = chapter_networks(framework, seed=seed)
     data_iter = chapter_data_iter(framework, images, batch_size)
     started = time.perf_counter()
-    run = chapter["train"](net_D, net_G, data_iter, held_out, num_epochs, lr, LATENT_DIM,
-                           seed=seed)
+    if grids is None:
+        run = chapter["train"](net_D, net_G, data_iter, held_out, num_epochs, lr, LATENT_DIM,
+                               seed=seed)
+    else:  # one epoch per call, resumed from the chapter's checkpoint (exact, tested)
+        grids.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint = os.path.join(folder, f"dcgan-{framework}.npz")
+            for epoch in range(1, num_epochs + 1):
+                run = chapter["train"](net_D, net_G, data_iter, held_out, epoch, lr,
+                                       LATENT_DIM, seed=seed, checkpoint=checkpoint)
+                name = f"{framework}-seed{seed}-batch{batch_size}-lr{lr}-epoch{epoch:02d}.png"
+                Image.fromarray(run.sample_grid()).save(grids / name)
+                plotting.plt.close("all")  # each call draws its own figure
     swd = [row[2] for row in run.history]
     return {"framework": framework, "seed": seed, "batch_size": batch_size, "lr": lr,
             "images": len(images), "held_out": len(held_out), "swd": swd,
@@ -91,10 +108,13 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, help="default: the book profile's")
     parser.add_argument("--lr", type=float, help="default: the book profile's")
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    parser.add_argument("--grids", type=Path,
+                        help="save the figure's samples after every epoch here (PNG)")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        record = trace(args.framework, seed, args.epochs, args.batch_size, args.lr)
+        record = trace(args.framework, seed, args.epochs, args.batch_size, args.lr,
+                       args.grids)
         with args.out.open("a", encoding="utf-8") as stream:
             stream.write(json.dumps(record) + "\n")
         print(describe(record), flush=True)
