@@ -180,14 +180,12 @@ class JAXAdapter:
         return lambda logits, labels: optax.sigmoid_binary_cross_entropy(logits, labels).sum()
 
     def trainer(self, net, lr):
+        import d2l_shim
         trainer = self.nnx.Optimizer(net, train_setting("jax", "adam", lr=lr), wrt=self.nnx.Param)
-        self.place(trainer)  # as the chapter's train: one compilation per step shape
-        return trainer
-
-    def place(self, trainer):
-        """The optimizer's state, step counters included, onto the training device."""
-        device = self.jax.devices()[0]
+        # step counters too onto the chapter's device, as its train does: one compilation
+        device = d2l_shim.load("jax").try_gpu()
         self.nnx.update(trainer, self.jax.device_put(self.nnx.state(trainer), device))
+        return trainer
 
     def own_draws(self):
         return []  # JAX has no global generator: its draws take explicit keys
